@@ -1,0 +1,3 @@
+from tondonate.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""The storage interface every backend implements.
+
+Queries are written once, PostgreSQL style (``$1, $2`` placeholders); the
+SQLite backend translates them.  Rows support ``row["column"]`` and
+``row[0]`` on both backends.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, AsyncContextManager, Sequence
+
+
+class DatabaseError(Exception):
+    """The database could not do what was asked (locked, unreachable, constraint...)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One statement of an atomic :meth:`Database.write_steps` batch.
+
+    ``guard``: when the statement touches no row, the batch stops there; what
+    ran before it is committed and the rest is skipped.  That is how a batch
+    says "only if this payment was not credited yet" without a round trip.
+    """
+
+    sql: str
+    args: Sequence[Any] = ()
+    guard: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class StepsResult:
+    rows: list[list[Any]]  # rows returned by each step that ran (RETURNING ...)
+    counts: list[int]  # rows touched by each step that ran
+    stopped_at: int | None  # index of the guard step that touched nothing, else None
+
+    @property
+    def completed(self) -> bool:
+        return self.stopped_at is None
+
+
+class Connection(abc.ABC):
+    """Statements inside one transaction."""
+
+    @abc.abstractmethod
+    async def execute(self, query: str, *args: Any) -> int:
+        """Run a statement; return the number of rows it touched."""
+
+    @abc.abstractmethod
+    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
+
+    async def fetchrow(self, query: str, *args: Any) -> Any | None:
+        rows = await self.fetch(query, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        row = await self.fetchrow(query, *args)
+        return None if row is None else row[0]
+
+
+class Database(Connection):
+    """A database: reads never wait for the writer; writes are serialized."""
+
+    dialect: str = ""
+    url: str = ""
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    def transaction(self) -> AsyncContextManager[Connection]:
+        """``async with db.transaction() as conn:`` -- commit on success, rollback on error."""
+
+    @abc.abstractmethod
+    async def executemany(self, query: str, args: Sequence[Sequence[Any]]) -> None:
+        """One statement for many argument tuples, in one transaction (bulk loads)."""
+
+    @abc.abstractmethod
+    async def write_steps(self, steps: Sequence[Step]) -> StepsResult:
+        """Run ``steps`` atomically in as few round trips as the backend allows.
+
+        The hot write paths (crediting a payment) use this: on SQLite the whole
+        batch is one hop to the writer thread instead of one per statement.
+        """
+
+    async def __aenter__(self) -> "Database":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()

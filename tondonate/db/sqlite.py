@@ -1,0 +1,170 @@
+"""SQLite backend: aiosqlite, WAL, one writer connection and one reader connection.
+
+WAL lets the reader see the last committed state while the writer works, so
+reads never wait on writes.  Writes are serialized by an asyncio lock on the
+single writer connection; ``busy_timeout`` covers other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any, AsyncIterator, Sequence
+
+import aiosqlite
+
+from .base import Connection, Database, DatabaseError, Step, StepsResult
+
+# Connection-start PRAGMAs, in one place.  synchronous=FULL: this is a payment
+# ledger, a committed credit must survive a power cut.
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
+)
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def translate(query: str) -> str:
+    """``$1`` -> ``?1``: SQLite's numbered parameters keep PostgreSQL's numbering."""
+    return _PLACEHOLDER.sub(r"?\1", query)
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``; ``sqlite:///:memory:``."""
+    if not url.startswith("sqlite:///"):
+        raise DatabaseError(f"not a SQLite URL (want sqlite:///path.db): {url}")
+    return url[len("sqlite:///"):]
+
+
+class _SqliteConnection(Connection):
+    def __init__(self, conn: aiosqlite.Connection):
+        self._conn = conn
+
+    async def execute(self, query: str, *args: Any) -> int:
+        try:
+            cursor = await self._conn.execute(translate(query), args)
+            count = cursor.rowcount
+            await cursor.close()
+        except sqlite3.Error as exc:
+            raise DatabaseError(str(exc)) from exc
+        return count
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        try:
+            return list(await self._conn.execute_fetchall(translate(query), args))
+        except sqlite3.Error as exc:
+            raise DatabaseError(str(exc)) from exc
+
+
+def _run_steps(conn: sqlite3.Connection, steps: Sequence[tuple[str, Sequence[Any], bool]]) -> StepsResult:
+    """Runs in the writer thread: the whole batch is one hop."""
+    rows: list[list[Any]] = []
+    counts: list[int] = []
+    stopped_at = None
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for index, (sql, args, guard) in enumerate(steps):
+            cursor = conn.execute(sql, args)
+            fetched = cursor.fetchall()
+            count = cursor.rowcount if cursor.rowcount >= 0 else len(fetched)
+            cursor.close()
+            rows.append(fetched)
+            counts.append(count)
+            if guard and count == 0:
+                stopped_at = index
+                break
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return StepsResult(rows=rows, counts=counts, stopped_at=stopped_at)
+
+
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.path = path_from_url(url)
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def _open(self) -> aiosqlite.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in PRAGMAS:
+            await conn.execute(pragma)
+        return conn
+
+    async def start(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._writer = await self._open()
+            # An in-memory database is private to its connection: read through the writer.
+            self._reader = self._writer if self.path == ":memory:" else await self._open()
+        except sqlite3.Error as exc:
+            await self.stop()
+            raise DatabaseError(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    async def stop(self) -> None:
+        for conn in {id(c): c for c in (self._reader, self._writer) if c is not None}.values():
+            with contextlib.suppress(Exception):
+                await conn.close()
+        self._reader = self._writer = None
+
+    # -- reads: the reader connection, never blocked by the writer (WAL)
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        return await _SqliteConnection(self._reader).fetch(query, *args)
+
+    # -- writes
+    async def execute(self, query: str, *args: Any) -> int:
+        async with self.transaction() as conn:
+            return await conn.execute(query, *args)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._write_lock:
+            conn = self._writer
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise DatabaseError(str(exc)) from exc
+            try:
+                yield _SqliteConnection(conn)
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                raise
+            try:
+                await conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                raise DatabaseError(str(exc)) from exc
+
+    async def executemany(self, query: str, args: Sequence[Sequence[Any]]) -> None:
+        async with self.transaction():
+            try:
+                await self._writer.executemany(translate(query), args)
+            except sqlite3.Error as exc:
+                raise DatabaseError(str(exc)) from exc
+
+    async def write_steps(self, steps: Sequence[Step]) -> StepsResult:
+        batch = [(translate(s.sql), tuple(s.args), s.guard) for s in steps]
+        async with self._write_lock:
+            try:
+                # aiosqlite runs queued callables on its connection thread; one
+                # callable for the whole transaction saves a thread hop per statement
+                # (measured: about twice the payments per second).
+                return await self._writer._execute(_run_steps, self._writer._conn, batch)
+            except sqlite3.Error as exc:
+                raise DatabaseError(str(exc)) from exc

@@ -1,0 +1,305 @@
+"""Business settings: presets, limits, rounding, rates...
+
+Three layers, later wins: the defaults below, the toml ``[settings]`` section,
+and the ``settings`` table (changed by ``tondonate config set``).  A running
+server re-reads the table every couple of seconds (:class:`SettingsStore`), so
+a change is seen without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+import zoneinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Mapping
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 2.0
+
+
+class SettingError(ValueError):
+    """An unknown key or a value out of its allowed range; the message names what is allowed."""
+
+
+# -- value parsers: each takes a Python value (from JSON or toml) and returns the
+# -- canonical one, or raises SettingError naming what is allowed.
+
+def _int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value)
+            else:
+                raise SettingError(f"must be an integer, got {value!r}")
+        if lo is not None and value < lo or hi is not None and value > hi:
+            raise SettingError(f"must be an integer from {lo if lo is not None else '-inf'} to {hi if hi is not None else 'inf'}, got {value}")
+        return value
+
+    parse.allowed = f"integer {lo}..{hi}" if hi is not None else f"integer >= {lo}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _decimal(positive: bool = True) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if isinstance(value, bool):
+            raise SettingError(f"must be a decimal number, got {value!r}")
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise SettingError(f"must be a decimal number, got {value!r}") from None
+        if not number.is_finite() or (positive and number <= 0):
+            raise SettingError(f"must be a decimal number > 0, got {value!r}")
+        return str(number)
+
+    parse.allowed = "decimal > 0" if positive else "decimal"  # type: ignore[attr-defined]
+    return parse
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in options:
+            raise SettingError(f"must be one of {', '.join(options)}, got {value!r}")
+        return value
+
+    parse.allowed = " | ".join(options)  # type: ignore[attr-defined]
+    return parse
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise SettingError(f"must be a string, got {value!r}")
+    return value
+
+
+_text.allowed = "string"  # type: ignore[attr-defined]
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise SettingError(f"must be true or false, got {value!r}")
+
+
+_bool.allowed = "true | false"  # type: ignore[attr-defined]
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise SettingError(f"must be an IANA time zone name such as Europe/Berlin, got {value!r}")
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingError(f"must be an IANA time zone name such as Europe/Berlin, got {value!r}") from None
+    return value
+
+
+_timezone.allowed = "IANA time zone name (Europe/Berlin, UTC, ...)"  # type: ignore[attr-defined]
+
+
+def _presets(value: Any) -> list[int]:
+    if not isinstance(value, list) or len(value) != 3:
+        raise SettingError(f"must be a JSON list of 3 positive integers (Stars of «1/2/3 место»), got {value!r}")
+    return [_int(1, 100_000)(v) for v in value]
+
+
+_presets.allowed = "JSON list of 3 integers 1..100000, e.g. [100, 50, 25]"  # type: ignore[attr-defined]
+
+
+def _ids(value: Any) -> list[int]:
+    if not isinstance(value, list):
+        raise SettingError(f"must be a JSON list of Telegram ids, got {value!r}")
+    return [_int(1)(v) for v in value]
+
+
+_ids.allowed = "JSON list of Telegram user ids, e.g. [12345, 67890]"  # type: ignore[attr-defined]
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    key: str
+    default: Any
+    parse: Callable[[Any], Any]
+    help: str
+
+    @property
+    def allowed(self) -> str:
+        return getattr(self.parse, "allowed", "")
+
+
+SPECS: dict[str, Spec] = {
+    s.key: s
+    for s in [
+        Spec("donations.presets", [100, 50, 25], _presets, "Stars of the packages «1 место», «2 место», «3 место»"),
+        Spec("donations.min_stars", 1, _int(1, 100_000), "smallest custom donation, Stars"),
+        Spec("donations.max_stars", 10_000, _int(1, 100_000), "largest custom donation, Stars"),
+        Spec("tons.decimals", 2, _int(0, 9), "digits after the point in tons amounts"),
+        Spec("tons.rounding", "down", _choice("down", "half_up", "half_even", "up"), "how stars x rate is rounded to tons"),
+        Spec("week.timezone", "Europe/Berlin", _timezone, "time zone of the weekly board's ISO weeks"),
+        Spec("leaderboard.page_size", 50, _int(1, 100), "default page size of the boards"),
+        Spec("rate.provider", "static", _choice("static", "http_json"), "where tons_per_star comes from"),
+        Spec("rate.static_tons_per_star", "1", _decimal(), "rate of the static provider"),
+        Spec("rate.url", "", _text, "http_json provider: URL returning JSON"),
+        Spec("rate.json_path", "", _text, "http_json provider: dot path to the number (list indexes allowed)"),
+        Spec("rate.multiplier", "1", _decimal(), "http_json provider: the number is multiplied by this"),
+        Spec("rate.invert", False, _bool, "http_json provider: use 1 / (number x multiplier)"),
+        Spec("rate.ttl_seconds", 600, _int(10, 86_400), "how long a fetched rate is used"),
+        Spec("rate.default_tons_per_star", "1", _decimal(), "rate used when no rate was ever fetched"),
+        Spec("limits.invoices_per_minute", 10, _int(1, 10_000), "invoices one user may create per minute"),
+        Spec("auth.max_age_seconds", 86_400, _int(60, 30 * 86_400), "oldest Mini App initData accepted"),
+        Spec("admin.ids", [], _ids, "Telegram ids of admins"),
+    ]
+}
+
+
+def _unknown(key: str) -> SettingError:
+    return SettingError(f"unknown setting {key!r}; known settings: {', '.join(SPECS)}")
+
+
+def validate(key: str, value: Any) -> Any:
+    """The canonical value of ``key``, or SettingError naming what is allowed."""
+    spec = SPECS.get(key)
+    if spec is None:
+        raise _unknown(key)
+    try:
+        return spec.parse(value)
+    except SettingError as exc:
+        raise SettingError(f"{key} {exc} (allowed: {spec.allowed})") from None
+
+
+def parse_cli_value(key: str, text: str) -> Any:
+    """A value typed on the command line: JSON when it parses, else the bare string."""
+    if key not in SPECS:
+        raise _unknown(key)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = text
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(SPECS[key].default, str):
+        value = text  # keep decimals exact: "0.1" must not go through a float
+    return validate(key, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """One consistent snapshot of every business setting."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]  # key -> "default" | "file" | "database"
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    # Typed accessors for the hot paths.
+    @property
+    def presets(self) -> list[int]:
+        return self.values["donations.presets"]
+
+    @property
+    def tons_decimals(self) -> int:
+        return self.values["tons.decimals"]
+
+    @property
+    def tons_rounding(self) -> str:
+        return self.values["tons.rounding"]
+
+    @property
+    def timezone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.values["week.timezone"])
+
+    def decimal(self, key: str) -> Decimal:
+        return Decimal(self.values[key])
+
+
+def build_settings(file_defaults: Mapping[str, Any], rows: Mapping[str, Any]) -> Settings:
+    """Merge the three layers.  A bad file value is an error; a bad stored value is logged and skipped."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, spec in SPECS.items():
+        values[key], sources[key] = spec.default, "default"
+    for key, value in file_defaults.items():
+        values[key], sources[key] = validate(key, value), "file"
+    for key, value in rows.items():
+        if key not in SPECS:
+            continue  # a newer version's setting: not ours to judge
+        try:
+            values[key], sources[key] = validate(key, value), "database"
+        except SettingError as exc:
+            log.error("ignoring stored setting: %s", exc)
+    return Settings(values=values, sources=sources)
+
+
+async def read_rows(db) -> dict[str, Any]:
+    rows = await db.fetch("SELECT key, value_json FROM settings")
+    return {row["key"]: orjson.loads(row["value_json"]) for row in rows}
+
+
+async def load_settings(db, file_defaults: Mapping[str, Any]) -> Settings:
+    return build_settings(file_defaults, await read_rows(db))
+
+
+async def set_setting(db, key: str, value: Any) -> Any:
+    value = validate(key, value)
+    await db.execute(
+        "INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at",
+        key,
+        orjson.dumps(value).decode(),
+        int(time.time()),
+    )
+    return value
+
+
+async def unset_setting(db, key: str) -> bool:
+    if key not in SPECS:
+        raise _unknown(key)
+    return await db.execute("DELETE FROM settings WHERE key = $1", key) > 0
+
+
+class SettingsStore:
+    """The current :class:`Settings`, refreshed from the database in the background."""
+
+    def __init__(self, db, file_defaults: Mapping[str, Any], refresh_seconds: float = REFRESH_SECONDS):
+        self.db = db
+        self.file_defaults = dict(file_defaults)
+        self.refresh_seconds = refresh_seconds
+        self.current: Settings = build_settings(self.file_defaults, {})
+        self._task: asyncio.Task | None = None
+        self._listeners: list[Callable[[Settings, Settings], None]] = []
+
+    def on_change(self, listener: Callable[[Settings, Settings], None]) -> None:
+        self._listeners.append(listener)
+
+    async def refresh(self) -> Settings:
+        new = await load_settings(self.db, self.file_defaults)
+        old, self.current = self.current, new
+        if new.values != old.values:
+            for listener in self._listeners:
+                listener(old, new)
+        return new
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            try:
+                await self.refresh()
+            except Exception:  # a locked or briefly unreachable DB must not stop refreshing
+                log.warning("could not refresh settings", exc_info=True)
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._loop(), name="settings-refresh")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
