@@ -1,0 +1,47 @@
+from tondonate.db import Step
+
+
+async def test_write_steps_guard_stops_and_commits_prefix(db):
+    await db.execute("INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3)", "a", "1", 1)
+    result = await db.write_steps(
+        [
+            Step("INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3)", ("b", "2", 1)),
+            Step("UPDATE settings SET value_json = $1 WHERE key = $2", ("3", "missing"), guard=True),
+            Step("DELETE FROM settings WHERE key = $1", ("a",)),
+        ]
+    )
+    assert result.stopped_at == 1 and not result.completed
+    keys = [r["key"] for r in await db.fetch("SELECT key FROM settings ORDER BY key")]
+    assert keys == ["a", "b"]
+
+
+async def test_write_steps_rolls_back_on_error(db):
+    import pytest
+
+    from tondonate.db import DatabaseError
+
+    with pytest.raises(DatabaseError):
+        await db.write_steps(
+            [
+                Step("INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3)", ("b", "2", 1)),
+                Step("INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3)", ("b", "2", 1)),
+            ]
+        )
+    assert await db.fetchval("SELECT count(*) FROM settings") == 0
+
+
+async def test_returning_rows_and_counts(db):
+    result = await db.write_steps(
+        [Step("INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3) RETURNING key", ("k", "1", 1))]
+    )
+    assert result.counts == [1] and result.rows[0][0]["key"] == "k"
+
+
+async def test_transaction_rollback(db):
+    import pytest
+
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3)", "x", "1", 1)
+            raise RuntimeError("boom")
+    assert await db.fetchval("SELECT count(*) FROM settings") == 0
