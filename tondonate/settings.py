@@ -33,6 +33,8 @@ class SettingError(ValueError):
 
 def _int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 value = int(value)
@@ -172,7 +174,7 @@ def validate(key: str, value: Any) -> Any:
     try:
         return spec.parse(value)
     except SettingError as exc:
-        raise SettingError(f"{key} {exc} (allowed: {spec.allowed})") from None
+        raise SettingError(f"{key} {exc}") from None
 
 
 def parse_cli_value(key: str, text: str) -> Any:

@@ -1,0 +1,91 @@
+"""The CLI as an operator uses it: db and config commands, exit codes, messages."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from tondonate.cli import cli
+
+
+@pytest.fixture
+def run_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TONDONATE_DB_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_help_lists_commands(run_cli):
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    for command in ("serve", "db", "config"):
+        assert command in result.output
+
+
+def test_migrate_then_up_to_date(run_cli):
+    first = run_cli("db", "migrate")
+    assert first.exit_code == 0 and "0001_initial" in first.output
+    again = run_cli("db", "migrate")
+    assert again.exit_code == 0 and "up to date" in again.output
+    status = run_cli("db", "status")
+    assert "applied  0001_initial" in status.output and "0 pending" in status.output
+
+
+def test_status_on_empty_database_shows_pending(run_cli):
+    result = run_cli("db", "status")
+    assert result.exit_code == 0 and "pending  0001_initial" in result.output
+
+
+def test_config_set_get_unset(run_cli):
+    assert run_cli("config", "set", "tons.decimals", "3").exit_code == 0
+    assert run_cli("config", "get", "tons.decimals").output.strip() == "3"
+    listing = run_cli("config", "list").output
+    assert "tons.decimals" in listing and "[database]" in listing
+    assert run_cli("config", "unset", "tons.decimals").exit_code == 0
+    assert run_cli("config", "get", "tons.decimals").output.strip() == "2"
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("config", "set", "tons.decimals", "12"), "0 to 9"),
+        (("config", "set", "no.such.key", "1"), "unknown setting"),
+        (("config", "get", "no.such.key"), "unknown setting"),
+        (("config", "unset", "no.such.key"), "unknown setting"),
+    ],
+)
+def test_bad_config_commands_fail_and_change_nothing(run_cli, args, fragment):
+    run_cli("config", "set", "tons.decimals", "4")
+    result = run_cli(*args)
+    assert result.exit_code != 0 and fragment in result.output
+    assert run_cli("config", "get", "tons.decimals").output.strip() == "4"
+
+
+def test_bad_config_file_is_a_clean_error(run_cli, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[bot]\nwhat = 1\n")
+    result = run_cli("--config", str(bad), "db", "migrate")
+    assert result.exit_code == 1 and "unknown key bot.what" in result.output and "Traceback" not in result.output
+
+
+def test_serve_without_token_says_so(run_cli, monkeypatch):
+    monkeypatch.delenv("TONDONATE_BOT_TOKEN", raising=False)
+    result = run_cli("serve")
+    assert result.exit_code == 1 and "TONDONATE_BOT_TOKEN" in result.output
+
+
+def test_installed_entry_point_from_another_folder(tmp_path):
+    """``python -m tondonate`` works from any folder (migrations found as package data)."""
+    env = {**os.environ, "TONDONATE_DB_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    out = subprocess.run(
+        [sys.executable, "-m", "tondonate", "db", "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "0001_initial" in out.stdout

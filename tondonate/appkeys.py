@@ -1,0 +1,23 @@
+"""Typed keys for the objects shared through the aiohttp application (never module globals)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
+
+    from .config import Config
+    from .db import Database
+    from .settings import SettingsStore
+
+CONFIG: web.AppKey["Config"] = web.AppKey("config")
+DB: web.AppKey["Database"] = web.AppKey("db")
+SETTINGS: web.AppKey["SettingsStore"] = web.AppKey("settings")
+BOT: web.AppKey["Bot"] = web.AppKey("bot")
+DISPATCHER: web.AppKey["Dispatcher"] = web.AppKey("dispatcher")
+# Everything else a feature adds (rates, ledger, read model...) goes in SERVICES
+# under its own name, so adding a feature does not mean editing this file.
+SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")

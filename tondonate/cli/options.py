@@ -1,0 +1,80 @@
+"""Shared CLI plumbing: the state object, config loading, logging, running coroutines."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sys
+from types import SimpleNamespace
+
+import click
+
+from ..config import Config, ConfigError, load_config
+from ..db import Database, DatabaseError, open_database
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@dataclasses.dataclass
+class State:
+    config_path: str | None
+    verbose: int
+    _config: Config | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+            install_token_redaction(self._config.bot.token)
+        return self._config
+
+
+pass_state = SimpleNamespace(State=State, decorator=click.make_pass_decorator(State))
+
+
+class RedactFilter(logging.Filter):
+    """Replaces the bot token wherever it would appear in a log line (URLs, errors)."""
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "<bot-token>"), None
+        return True
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=logging.WARNING if verbose < 2 else logging.DEBUG, format=LOG_FORMAT, stream=sys.stderr)
+    logging.getLogger("tondonate").setLevel(level)
+    logging.getLogger("aiogram").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def install_token_redaction(token: str) -> None:
+    if not token:
+        return
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactFilter(token))
+
+
+def run(coro):
+    """Run a coroutine for a command, turning storage errors into one-line messages."""
+    try:
+        return asyncio.run(coro)
+    except DatabaseError as exc:
+        raise click.ClickException(f"database error: {exc}") from None
+
+
+async def with_db(config: Config, fn):
+    db: Database = open_database(config.db.url)
+    await db.start()
+    try:
+        return await fn(db)
+    finally:
+        await db.stop()

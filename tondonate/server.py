@@ -1,0 +1,63 @@
+"""``tondonate serve``: the HTTP server and the bot in ONE asyncio event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from .app import create_app
+from .config import Config
+from .db.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT = 3.0  # in-flight requests get this long; the whole stop stays under 5 s
+
+
+async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    """Migrate, start, and run until SIGINT/SIGTERM (or ``stop`` is set)."""
+    applied = await asyncio.to_thread(migrate, config.db.url)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            pass
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.http.host, config.http.port)
+        await site.start()
+        log.info(
+            "tondonate serving on http://%s:%s (bot: %s, db: %s)",
+            config.http.host, config.http.port, config.bot.mode, _redact(config.db.url),
+        )
+        if ready:
+            ready.set()
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+    log.info("stopped")
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before logging it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url

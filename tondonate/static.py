@@ -1,0 +1,50 @@
+"""Serves the prebuilt Mini App bundle shipped inside the package (``tondonate/static``).
+
+Hashed assets are cached for a year; ``index.html`` is never cached, so a new
+release is picked up at once; unknown non-API paths fall back to index.html so
+the single-page app can own its routes.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from .errors import not_found
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+NO_CACHE = "no-cache"
+_MISSING_BUNDLE = (
+    "<!doctype html><meta charset=utf-8><title>tondonate</title>"
+    "<p>The Mini App bundle is not built. Run <code>npm ci && npm run build</code> in <code>web/</code>.</p>"
+)
+
+
+def bundle_dir() -> Path:
+    return Path(str(resources.files("tondonate") / "static"))
+
+
+def setup_static(app: web.Application, root: Path | None = None) -> None:
+    root = (root or bundle_dir()).resolve()
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        tail = request.match_info.get("tail", "")
+        if tail.startswith("api/") or tail == "api":
+            raise not_found(f"No API route {request.method} {request.path}")
+        if tail:
+            candidate = (root / tail).resolve()
+            if candidate.is_relative_to(root) and candidate.is_file():
+                cache = IMMUTABLE if candidate.parent.name == "assets" else NO_CACHE
+                content_type = mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
+                return web.FileResponse(candidate, headers={"Cache-Control": cache, "Content-Type": content_type})
+            if candidate.suffix and candidate.parent.name == "assets":
+                raise not_found(f"No such asset: /{tail}")
+        index = root / "index.html"
+        if not index.is_file():
+            return web.Response(text=_MISSING_BUNDLE, content_type="text/html", headers={"Cache-Control": NO_CACHE})
+        return web.FileResponse(index, headers={"Cache-Control": NO_CACHE, "Content-Type": "text/html; charset=utf-8"})
+
+    app.router.add_get("/{tail:.*}", serve, name="spa")
