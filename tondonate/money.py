@@ -1,0 +1,130 @@
+"""Exact tons arithmetic.
+
+Tons are stored as integer nano-tons (1 ton = ``NANO`` = 10**9) and computed
+with :class:`~decimal.Decimal` in a local context, never with floats:
+
+* :func:`tons_for` -- ``stars x tons_per_star`` rounded to ``tons.decimals``
+  places with the ``tons.rounding`` mode (spec section 8.3);
+* :func:`to_nano` / :func:`from_nano` -- Decimal tons <-> stored integers, exact;
+* :func:`format_tons` -- a stored amount as text with exactly ``decimals`` digits.
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
+
+NANO = 10**9
+NANO_DIGITS = 9
+
+ROUNDING_MODES: dict[str, str] = {
+    "down": ROUND_DOWN,  # toward zero
+    "half_up": ROUND_HALF_UP,  # ties away from zero
+    "half_even": ROUND_HALF_EVEN,  # ties to even (banker's)
+    "up": ROUND_UP,  # away from zero
+}
+
+
+def _check_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    return value
+
+
+def _check_decimals(decimals: object) -> int:
+    _check_int("decimals", decimals)
+    if not 0 <= decimals <= NANO_DIGITS:  # type: ignore[operator]
+        raise ValueError(f"decimals must be 0..{NANO_DIGITS} (tons are stored in nano-tons), got {decimals}")
+    return decimals  # type: ignore[return-value]
+
+
+def _as_decimal(name: str, value: object) -> Decimal:
+    """A finite Decimal from a Decimal, int or numeric string; floats are refused (inexact)."""
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except decimal.InvalidOperation:
+            raise ValueError(f"{name} must be a decimal number, got {value!r}") from None
+    else:
+        raise TypeError(f"{name} must be a Decimal (not {type(value).__name__}: floats are inexact)")
+    if not number.is_finite():
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def tons_for(stars: int, tons_per_star: Decimal, decimals: int, rounding: str) -> Decimal:
+    """``stars x tons_per_star``, exactly, then rounded to ``decimals`` places.
+
+    ``rounding`` is one of ``down | half_up | half_even | up`` (the ``tons.rounding``
+    setting); the modes are symmetric around zero, so a negative amount (a
+    correction) rounds like its positive counterpart with the sign flipped.
+    The result's exponent is always ``-decimals`` (``Decimal("12.50")`` at 2).
+    """
+    _check_int("stars", stars)
+    rate = _as_decimal("tons_per_star", tons_per_star)
+    _check_decimals(decimals)
+    try:
+        mode = ROUNDING_MODES[rounding]
+    except (KeyError, TypeError):
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, got {rounding!r}") from None
+    _, digits, exponent = rate.as_tuple()
+    # Enough significant digits that neither the product nor the quantized
+    # result is ever rounded by the context: the exact product has at most
+    # digits(stars) + digits(rate) digits, shifted left by a positive exponent,
+    # and quantizing adds at most `decimals` digits (plus one for a carry).
+    precision = len(str(abs(stars))) + len(digits) + max(exponent, 0) + decimals + 2  # type: ignore[arg-type]
+    with decimal.localcontext() as ctx:
+        ctx.prec = max(precision, 28)
+        ctx.Emax = decimal.MAX_EMAX
+        ctx.Emin = decimal.MIN_EMIN
+        ctx.traps[decimal.Inexact] = True  # the product must be exact; only quantize rounds
+        product = Decimal(stars) * rate
+        ctx.traps[decimal.Inexact] = False
+        return product.quantize(Decimal(1).scaleb(-decimals), rounding=mode)
+
+
+def to_nano(tons: Decimal) -> int:
+    """Decimal tons -> integer nano-tons, exactly.
+
+    ValueError when the amount needs more than 9 decimals (a non-zero digit
+    below one nano-ton) or is not finite; trailing zeros beyond the 9th place
+    are fine (``Decimal("1.0000000000")`` is exactly 10**9 nano-tons).
+    """
+    number = _as_decimal("tons", tons)
+    sign, digits, exponent = number.as_tuple()
+    coefficient = int("".join(map(str, digits))) if digits else 0
+    shift = exponent + NANO_DIGITS  # type: ignore[operator]
+    if shift >= 0:
+        nano = coefficient * 10**shift
+    else:
+        nano, remainder = divmod(coefficient, 10**-shift)
+        if remainder:
+            raise ValueError(f"{number} tons has more than {NANO_DIGITS} decimals; round it first (tons_for)")
+    return -nano if sign else nano
+
+
+def from_nano(nano: int) -> Decimal:
+    """Integer nano-tons -> Decimal tons with 9 decimals, exactly (``1500000000`` -> ``1.500000000``)."""
+    _check_int("nano", nano)
+    return Decimal(f"{nano}E-{NANO_DIGITS}")  # the string constructor is exact whatever the context
+
+
+def format_tons(nano: int, decimals: int) -> str:
+    """A stored amount as text with exactly ``decimals`` digits after the point.
+
+    ``format_tons(12_500_000_000, 2) == "12.50"``; no point when ``decimals`` is 0.
+    Digits beyond ``decimals`` are cut off (rounding toward zero), which is what
+    happens after an admin lowered ``tons.decimals``: a shown amount is never
+    more than what was credited.  Plain notation always; no "-0.00".
+    """
+    _check_int("nano", nano)
+    _check_decimals(decimals)
+    whole, fraction = divmod(abs(nano), NANO)
+    digits = f"{fraction:0{NANO_DIGITS}d}"[:decimals]
+    text = f"{whole}.{digits}" if decimals else str(whole)
+    negative = nano < 0 and (whole or digits.strip("0"))
+    return "-" + text if negative else text

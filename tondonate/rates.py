@@ -1,0 +1,431 @@
+"""Stars -> tons rate (spec section 8): :class:`RateProvider`.
+
+Providers, by the ``rate.provider`` setting:
+
+* ``static`` -- ``rate.static_tons_per_star``; no I/O, never stored.
+* ``http_json`` -- GET ``rate.url``, the number at ``rate.json_path`` (dot path,
+  list indexes allowed: ``data.0.price``; empty = the whole document), times
+  ``rate.multiplier``, inverted when ``rate.invert``.  Cached for
+  ``rate.ttl_seconds``; every successful fetch is stored in ``rates``.
+
+When the source fails (slower than ``fetch_timeout``, down, non-2xx, bad JSON,
+missing path, not a number > 0) the last stored rate is used (kept in memory,
+else the newest row of ``rates`` -- so a restart can fall back), with one
+WARNING line per failed fetch; if no rate was ever stored,
+``rate.default_tons_per_star`` with a CRITICAL line.  After a failure the
+source is retried at most every ``min(ttl, 30 s)``.  Concurrent callers share
+one in-flight fetch and none waits longer than ``fetch_timeout`` (+ 50 ms).
+
+URLs in logs, in :attr:`Rate.source` and in the ``rates`` table are redacted
+(:func:`redact_url`): an API key in the query string or in user:password is
+never written anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import decimal
+import json
+import logging
+import re
+import time
+import traceback
+from decimal import Decimal
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import aiohttp
+
+from .settings import Settings
+
+log = logging.getLogger("tondonate.rates")
+
+RETRY_AFTER_FAILURE_SECONDS = 30.0  # after a failed fetch: retry after min(ttl, this)
+WAIT_EPSILON_SECONDS = 0.05  # callers wait at most fetch_timeout + this
+MAX_BODY_BYTES = 1 << 20
+STORE_TIMEOUT_SECONDS = 10.0  # stop() waits this long for pending `rates` inserts
+_INVERT_PRECISION = 34  # significant digits of 1/x (the only inexact step)
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-]{24,}|.*:.*")  # path segments that look like keys (or bot123:ABC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rate:
+    tons_per_star: Decimal
+    source: str  # "static", "default", or the (redacted) URL it was fetched from
+    fetched_at: int  # unix seconds of the fetch (of the call, for static; 0 for default)
+    stale: bool  # True: not a fresh value of the configured source (fallback or default)
+
+
+class RateFetchError(Exception):
+    """A fetch failed; ``str()`` is the reason that is logged (never contains secrets)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _HttpConfig:
+    url: str
+    json_path: str
+    multiplier: Decimal
+    invert: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> "_HttpConfig":
+        return cls(
+            url=settings["rate.url"].strip(),
+            json_path=settings["rate.json_path"].strip(),
+            multiplier=settings.decimal("rate.multiplier"),
+            invert=bool(settings["rate.invert"]),
+        )
+
+    @property
+    def source(self) -> str:
+        return redact_url(self.url)
+
+
+@dataclasses.dataclass
+class _Flight:
+    config: _HttpConfig
+    future: asyncio.Future  # -> Rate (success) | None (failure)
+    retry_after: float  # seconds until the source is tried again after a failure
+    task: asyncio.Task | None = None
+
+
+def redact_url(url: str) -> str:
+    """``url`` safe to log and store: no user:password, query values and token-like path segments masked."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return "<unparsable url>"
+    path = "/".join("***" if segment and _TOKENISH.fullmatch(segment) else segment for segment in parts.path.split("/"))
+    query = urlencode([(name, "***") for name, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, host, path, query, ""))
+
+
+def _parse_json(body: bytes) -> Any:
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not a number")
+
+    # Numbers come out as Decimal straight from the JSON text: "0.1" stays 0.1.
+    return json.loads(body, parse_float=Decimal, parse_int=Decimal, parse_constant=no_constants)
+
+
+def _dig(document: Any, path: str) -> Any:
+    """The value at a dot path (``data.0.price``); RateFetchError naming the failing step."""
+    value = document
+    walked: list[str] = []
+    for step in path.split(".") if path else []:
+        where = ".".join(walked) or "<root>"
+        if isinstance(value, dict):
+            if step not in value:
+                raise RateFetchError(f"json_path {path!r}: no key {step!r} at {where}")
+            value = value[step]
+        elif isinstance(value, list):
+            if not step.isdigit() or not step.isascii():
+                raise RateFetchError(f"json_path {path!r}: {where} is a list, {step!r} is not an index")
+            if int(step) >= len(value):
+                raise RateFetchError(f"json_path {path!r}: index {step} out of range at {where} (length {len(value)})")
+            value = value[int(step)]
+        else:
+            raise RateFetchError(f"json_path {path!r}: {where} is a {_kind(value)}, cannot take {step!r}")
+        walked.append(step)
+    return value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    if isinstance(value, Decimal):
+        return "number"
+    return {dict: "object", list: "list", str: "string"}.get(type(value), type(value).__name__)
+
+
+def _number(value: Any, path: str) -> Decimal:
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = Decimal(value.strip())
+    else:
+        shown = repr(value)[:40] if isinstance(value, str) else _kind(value)
+        raise RateFetchError(f"value at json_path {path!r} is not a number: {shown}")
+    return number
+
+
+def compute_rate(number: Decimal, multiplier: Decimal, invert: bool) -> Decimal:
+    """``number x multiplier``, inverted when asked; RateFetchError unless finite and > 0."""
+    try:
+        with decimal.localcontext() as ctx:
+            ctx.prec = 200  # the product is exact for any sane input
+            ctx.traps[decimal.Inexact] = False
+            value = number * multiplier
+            if not value.is_finite() or value <= 0:
+                raise RateFetchError(f"rate must be > 0, got {number} x {multiplier} = {value}")
+            if invert:
+                ctx.prec = _INVERT_PRECISION
+                value = Decimal(1) / value
+    except decimal.DecimalException as exc:
+        raise RateFetchError(f"rate out of range ({type(exc).__name__})") from None
+    if not value.is_finite() or value <= 0:
+        raise RateFetchError(f"rate must be finite and > 0, got {value}")
+    return value
+
+
+def _plain(value: Decimal) -> str:
+    """Decimal as stored text: plain notation (``0.0000001``, not ``1E-7``) unless absurdly long."""
+    return format(value, "f") if -40 <= value.adjusted() <= 40 else str(value)
+
+
+class RateProvider:
+    """The current ``tons_per_star``: see the module docstring."""
+
+    def __init__(
+        self,
+        db,
+        get_settings: Callable[[], Settings],
+        *,
+        session: aiohttp.ClientSession | None = None,
+        fetch_timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if fetch_timeout <= 0:
+            raise ValueError("fetch_timeout must be > 0")
+        self.db = db
+        self._get_settings = get_settings
+        self._session = session
+        self._own_session = session is None
+        self.fetch_timeout = float(fetch_timeout)
+        self._clock = clock
+        self._cached: tuple[_HttpConfig, Rate, float] | None = None  # config, fresh rate, clock at fetch
+        self._failed: tuple[_HttpConfig, float] | None = None  # config, clock at the failure
+        self._flights: dict[_HttpConfig, _Flight] = {}
+        self._last_good: Rate | None = None  # newest stored (or being stored) rate
+        self._db_checked = False  # `rates` was read since the last failure
+        self._critical_pending = False  # a failure happened and the default was not reported yet
+        self._store_tasks: set[asyncio.Task] = set()
+        self._fallback_lock = asyncio.Lock()
+
+    # -- lifecycle
+    async def start(self) -> None:
+        """Open the HTTP session (unless one was given) and load the last stored rate."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+            self._own_session = True
+        if self._last_good is None:
+            self._last_good = await self._read_last_stored()
+            self._db_checked = True
+
+    async def stop(self) -> None:
+        """Cancel in-flight fetches, finish pending ``rates`` inserts, close our own session."""
+        for flight in list(self._flights.values()):
+            if flight.task is not None:
+                flight.task.cancel()
+        tasks = [f.task for f in self._flights.values() if f.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._flights.clear()
+        await self.flush()
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def flush(self, timeout: float = STORE_TIMEOUT_SECONDS) -> None:
+        """Wait until fetched rates are written to ``rates`` (inserts run after callers got the rate)."""
+        pending = list(self._store_tasks)
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+    # -- the API
+    async def get_rate(self) -> Decimal:
+        """tons_per_star to use now (never raises for a failing source)."""
+        return (await self.quote()).tons_per_star
+
+    async def quote(self) -> Rate:
+        """The rate to use now, with where it came from and whether it is stale."""
+        settings = self._get_settings()
+        if settings["rate.provider"] == "static":
+            return Rate(settings.decimal("rate.static_tons_per_star"), "static", int(time.time()), False)
+        config = _HttpConfig.of(settings)
+        ttl = float(settings["rate.ttl_seconds"])
+        now = self._clock()
+        if self._cached is not None:
+            cached_config, rate, at = self._cached
+            if cached_config == config and 0 <= now - at < ttl:
+                return rate
+        if self._failed is not None:
+            failed_config, at = self._failed
+            if failed_config == config and 0 <= now - at < min(ttl, RETRY_AFTER_FAILURE_SECONDS):
+                return await self._fallback(settings)
+        flight = self._flights.get(config)
+        if flight is None:
+            flight = self._launch(config, min(ttl, RETRY_AFTER_FAILURE_SECONDS))
+        try:
+            async with asyncio.timeout(self.fetch_timeout + WAIT_EPSILON_SECONDS):
+                rate = await asyncio.shield(flight.future)
+        except TimeoutError:
+            rate = None  # the flight itself gives up at fetch_timeout and logs why
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being cancelled
+            rate = None  # the shared fetch was cancelled (stop()), not this caller
+        if rate is None:
+            return await self._fallback(settings)
+        return rate
+
+    async def last_stored(self) -> Rate | None:
+        """The newest row of ``rates`` (``stale`` when older than the current TTL), or None."""
+        rate = await self._read_last_stored(raise_errors=True)
+        if rate is None:
+            return None
+        ttl = self._get_settings()["rate.ttl_seconds"]
+        return dataclasses.replace(rate, stale=time.time() - rate.fetched_at >= ttl)
+
+    # -- internals
+    def _launch(self, config: _HttpConfig, retry_after: float) -> _Flight:
+        loop = asyncio.get_running_loop()
+        flight = _Flight(config, loop.create_future(), retry_after)
+        self._flights[config] = flight
+        flight.task = loop.create_task(self._fly(flight), name="rate-fetch")
+        return flight
+
+    def _land(self, flight: _Flight, rate: Rate | None) -> None:
+        if self._flights.get(flight.config) is flight:
+            del self._flights[flight.config]
+        if not flight.future.done():
+            flight.future.set_result(rate)
+
+    async def _fly(self, flight: _Flight) -> None:
+        config = flight.config
+        try:
+            number = await self._fetch(config)
+            value = compute_rate(number, config.multiplier, config.invert)
+        except asyncio.CancelledError:
+            if not flight.future.done():
+                flight.future.cancel()
+            if self._flights.get(config) is flight:
+                del self._flights[config]
+            raise
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, RateFetchError) else f"unexpected {type(exc).__name__}"
+            if not isinstance(exc, RateFetchError):
+                # frames only: an exception's message may quote the URL with its secrets
+                frames = "".join(traceback.format_tb(exc.__traceback__))
+                log.error("rate fetch crashed url=%s error=%s\n%s", config.source, type(exc).__name__, frames)
+            self._failed = (config, self._clock())
+            self._db_checked = False
+            self._critical_pending = True
+            log.warning(
+                "rate fetch failed url=%s reason=%s retry_in=%gs; falling back to the last stored rate",
+                config.source,
+                reason,
+                flight.retry_after,
+                extra={"rate_url": config.source, "reason": reason},
+            )
+            self._land(flight, None)
+            return
+        rate = Rate(value, config.source, int(time.time()), False)
+        self._cached = (config, rate, self._clock())
+        if self._failed is not None and self._failed[0] == config:
+            self._failed = None
+        self._last_good = dataclasses.replace(rate, stale=True)
+        self._land(flight, rate)
+        task = asyncio.get_running_loop().create_task(self._store(rate), name="rate-store")
+        self._store_tasks.add(task)
+        task.add_done_callback(self._store_tasks.discard)
+
+    async def _fetch(self, config: _HttpConfig) -> Decimal:
+        """The number at the configured path; RateFetchError(reason) on any failure."""
+        scheme = urlsplit(config.url).scheme.lower() if config.url else ""
+        if scheme not in ("http", "https"):
+            raise RateFetchError("rate.url is not set" if not config.url else "rate.url is not an http(s) URL")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+            self._own_session = True
+        try:
+            async with asyncio.timeout(self.fetch_timeout):
+                async with self._session.get(
+                    config.url,
+                    timeout=aiohttp.ClientTimeout(total=self.fetch_timeout),
+                    headers={"Accept": "application/json"},
+                ) as response:
+                    if not 200 <= response.status < 300:
+                        raise RateFetchError(f"HTTP {response.status}")
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.content.iter_any():
+                        size += len(chunk)
+                        if size > MAX_BODY_BYTES:
+                            raise RateFetchError(f"response larger than {MAX_BODY_BYTES} bytes")
+                        chunks.append(chunk)
+                    body = b"".join(chunks)
+        except TimeoutError:
+            raise RateFetchError(f"timeout after {self.fetch_timeout:g}s") from None
+        except aiohttp.ClientConnectorError as exc:
+            strerror = getattr(exc.os_error, "strerror", None) or type(exc.os_error).__name__
+            raise RateFetchError(f"cannot connect ({strerror})") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            # str(exc) of some aiohttp errors contains the full URL: name the type only.
+            raise RateFetchError(f"request failed ({type(exc).__name__})") from None
+        try:
+            document = _parse_json(body)
+        except (ValueError, RecursionError):
+            raise RateFetchError(f"response is not valid JSON ({len(body)} bytes)") from None
+        return _number(_dig(document, config.json_path), config.json_path)
+
+    async def _store(self, rate: Rate) -> None:
+        try:
+            await self.db.execute(
+                "INSERT INTO rates (fetched_at, source, tons_per_star) VALUES ($1, $2, $3)",
+                rate.fetched_at,
+                rate.source,
+                _plain(rate.tons_per_star),
+            )
+        except Exception:
+            log.error("could not store the fetched rate url=%s", rate.source, exc_info=True)
+
+    async def _read_last_stored(self, raise_errors: bool = False) -> Rate | None:
+        try:
+            row = await self.db.fetchrow(
+                "SELECT fetched_at, source, tons_per_star FROM rates ORDER BY fetched_at DESC LIMIT 1"
+            )
+        except Exception:
+            if raise_errors:
+                raise
+            log.error("could not read the last stored rate", exc_info=True)
+            return None
+        if row is None:
+            return None
+        try:
+            value = Decimal(row["tons_per_star"])
+        except decimal.InvalidOperation:
+            log.error("ignoring the stored rate %r: not a number", row["tons_per_star"])
+            return None
+        if not value.is_finite() or value <= 0:
+            log.error("ignoring the stored rate %r: not > 0", row["tons_per_star"])
+            return None
+        return Rate(value, row["source"], int(row["fetched_at"]), True)
+
+    async def _fallback(self, settings: Settings) -> Rate:
+        if self._last_good is None and not self._db_checked:
+            async with self._fallback_lock:  # concurrent callers share one read
+                if self._last_good is None and not self._db_checked:
+                    self._last_good = await self._read_last_stored()
+                    self._db_checked = True
+        if self._last_good is not None:
+            return self._last_good
+        default = settings.decimal("rate.default_tons_per_star")
+        if self._critical_pending:
+            self._critical_pending = False
+            log.critical(
+                "no tons_per_star rate was ever fetched and the source fails: using rate.default_tons_per_star=%s",
+                default,
+            )
+        return Rate(default, "default", 0, True)
