@@ -44,13 +44,29 @@ async def settings_ctx(app: web.Application):
     await store.stop()
 
 
+async def ledger_ctx(app: web.Application):
+    """The rate provider and the ledger (the money path)."""
+    from .ledger import Ledger
+    from .rates import RateProvider
+
+    store = app[appkeys.SETTINGS]
+    rates = RateProvider(app[appkeys.DB], lambda: store.current)
+    await rates.start()
+    ledger = Ledger(app[appkeys.DB], lambda: store.current, rates)
+    app[appkeys.SERVICES].update(rates=rates, ledger=ledger)
+    yield
+    await ledger.stop()
+    await rates.stop()
+
+
 async def bot_ctx(app: web.Application):
     config = app[appkeys.CONFIG]
     services = app[appkeys.SERVICES]
     bot = build_bot(config)
     app[appkeys.BOT] = bot
     app[appkeys.DISPATCHER] = build_dispatcher(
-        db=app[appkeys.DB], settings=app[appkeys.SETTINGS], config=config, services=services
+        db=app[appkeys.DB], settings=app[appkeys.SETTINGS], config=config, services=services,
+        ledger=services["ledger"],
     )
     refresher = None
     try:
@@ -78,6 +94,36 @@ async def _get_me_until_ok(bot, services) -> None:
         except Exception as exc:
             log.warning("getMe failed again (%s)", exc)
             delay = min(delay * 2, 60)
+
+
+RECONCILE_EVERY = 3600.0
+
+
+async def reconcile_ctx(app: web.Application):
+    """Credit what a crash or an outage left behind: at start-up, then hourly."""
+    from .reconcile import reconcile
+
+    ledger, bot = app[appkeys.SERVICES]["ledger"], app[appkeys.BOT]
+
+    async def loop():
+        while True:
+            try:
+                report = await reconcile(ledger, bot)
+                log.info(
+                    "reconcile: scanned %d transactions, credited %d missing, applied %d refunds, %d recorded credited",
+                    report.scanned, len(report.credited), len(report.refunded), report.recorded_credited,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("reconcile failed (%s); will try again", exc)
+            await asyncio.sleep(RECONCILE_EVERY)
+
+    task = asyncio.create_task(loop(), name="reconcile")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def polling_ctx(app: web.Application):
@@ -131,7 +177,7 @@ def create_app(config: Config, *, run_bot: bool = True) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
     app[appkeys.CONFIG] = config
     app[appkeys.SERVICES] = {}
-    app.cleanup_ctx.extend([database_ctx, settings_ctx, bot_ctx])
+    app.cleanup_ctx.extend([database_ctx, settings_ctx, ledger_ctx, bot_ctx])
     app.router.add_get("/healthz", healthz)
 
     from .api import setup_api  # the Mini App API (its own module tree)
@@ -152,5 +198,7 @@ def create_app(config: Config, *, run_bot: bool = True) -> web.Application:
         app.cleanup_ctx.append(webhook_ctx)
     elif run_bot:
         app.cleanup_ctx.append(polling_ctx)
+    if run_bot:
+        app.cleanup_ctx.append(reconcile_ctx)
     setup_static(app)
     return app

@@ -81,8 +81,8 @@ async def ensure_user(db: Database, profile: Profile, ref_code: int | None = Non
     result = await db.write_steps(
         [
             Step(
-                "INSERT INTO users (tg_id, username, first_name, last_name, photo_url, language_code, created_at, referrer_id) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                "INSERT INTO users (tg_id, username, first_name, last_name, photo_url, language_code, created_at, updated_at, referrer_id) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, "
                 "(SELECT r.tg_id FROM users r WHERE r.tg_id = $8 AND r.tg_id <> $1 AND NOT r.is_blocked)) "
                 "ON CONFLICT (tg_id) DO NOTHING RETURNING referrer_id",
                 (profile.tg_id, *(getattr(profile, f) for f in _PROFILE_FIELDS), now, ref_code),
@@ -130,9 +130,14 @@ async def _refresh_profile(db: Database, profile: Profile, row) -> None:
     changed = [f for f in _PROFILE_FIELDS if getattr(profile, f) is not None and getattr(profile, f) != row[f]]
     if not changed:
         return
-    assignments = ", ".join(f"{field} = ${i}" for i, field in enumerate(changed, start=2))
-    await db.execute(f"UPDATE users SET {assignments} WHERE tg_id = $1", profile.tg_id, *(getattr(profile, f) for f in changed))
+    assignments = ", ".join(f"{field} = ${i}" for i, field in enumerate(changed, start=3))
+    await db.execute(
+        f"UPDATE users SET updated_at = $2, {assignments} WHERE tg_id = $1",
+        profile.tg_id, int(time.time()), *(getattr(profile, f) for f in changed),
+    )
 
 
 async def set_blocked(db: Database, tg_id: int, blocked: bool) -> bool:
-    return await db.execute("UPDATE users SET is_blocked = $2 WHERE tg_id = $1", tg_id, blocked) > 0
+    return await db.execute(
+        "UPDATE users SET is_blocked = $2, updated_at = $3 WHERE tg_id = $1", tg_id, blocked, int(time.time())
+    ) > 0

@@ -4,6 +4,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .. import appkeys
+from ..readmodel import ReadModel
+from .auth import InitDataValidator
+from .context import PAGE_CACHE, READ_MODEL, VALIDATOR
+from .openapi import openapi_document
+from .routes import routes
+
+
+async def read_model_ctx(app: web.Application):
+    store = app[appkeys.SETTINGS]
+    model = ReadModel(app[appkeys.DB], lambda: store.current.timezone)
+    await model.start()
+    app[READ_MODEL] = model
+    yield
+    await model.stop()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
 
 def setup_api(app: web.Application) -> None:
-    """Register the API routes (added feature by feature)."""
+    app[VALIDATOR] = InitDataValidator(app[appkeys.CONFIG].bot.token)
+    app[PAGE_CACHE] = {}
+    app.cleanup_ctx.append(read_model_ctx)
+    app.router.add_routes(routes)
+    app.router.add_get("/api/openapi.json", openapi)

@@ -1,7 +1,72 @@
-"""Payments: pre-checkout checks, crediting successful payments, refunds (filled by the ledger)."""
+"""Payments: pre-checkout checks, crediting successful payments, refunds.
+
+The pre-checkout answer must reach Telegram within 10 s, so that path makes
+database reads only, never an external call.
+"""
 
 from __future__ import annotations
 
-from aiogram import Router
+import logging
+
+from aiogram import F, Router
+from aiogram.types import Message, PreCheckoutQuery
+
+from ..i18n import t
+from ..ledger import CURRENCY, IncomingPayment, Ledger
+from ..money import format_tons
+from ..users import Profile
 
 router = Router(name=__name__)
+log = logging.getLogger(__name__)
+
+
+@router.pre_checkout_query()
+async def on_pre_checkout(query: PreCheckoutQuery, ledger: Ledger) -> None:
+    try:
+        refusal = await ledger.precheck(query.from_user.id, query.invoice_payload, query.total_amount, query.currency)
+    except Exception:
+        log.exception("pre-checkout check failed for %s", query.invoice_payload)
+        refusal = "precheckout_unknown"
+    if refusal is None:
+        await query.answer(ok=True)
+    else:
+        log.info("pre-checkout refused tg_id=%s payload=%r reason=%s", query.from_user.id, query.invoice_payload, refusal)
+        await query.answer(ok=False, error_message=t(query.from_user.language_code, refusal))
+
+
+@router.message(F.successful_payment)
+async def on_successful_payment(message: Message, ledger: Ledger) -> None:
+    paid = message.successful_payment
+    user = message.from_user
+    if paid.currency != CURRENCY:  # we only ever issue Stars invoices
+        log.error("ignoring a non-Stars payment charge_id=%s currency=%s", paid.telegram_payment_charge_id, paid.currency)
+        return
+    payment = IncomingPayment(
+        charge_id=paid.telegram_payment_charge_id,
+        tg_id=user.id,
+        payload=paid.invoice_payload,
+        stars=paid.total_amount,
+        currency=paid.currency,
+        paid_at=int(message.date.timestamp()),
+        profile=Profile.from_telegram(user),
+        raw=message.model_dump(mode="json", exclude_none=True, exclude={"bot"}) if hasattr(message, "model_dump") else None,
+    )
+    result = await ledger.credit(payment)
+    if result.status == "credited":
+        decimals = ledger.get_settings().tons_decimals
+        try:
+            await message.answer(t(user.language_code, "paid", tons=format_tons(result.tons_nano, decimals)))
+        except Exception as exc:  # a thank-you that fails must not look like a failed payment
+            log.info("could not send the thank-you message: %s", exc)
+
+
+@router.message(F.refunded_payment)
+async def on_refunded_payment(message: Message, ledger: Ledger) -> None:
+    refund = message.refunded_payment
+    await ledger.refund(
+        refund.telegram_payment_charge_id,
+        refunded_at=int(message.date.timestamp()),
+        tg_id=message.from_user.id if message.from_user else None,
+        stars=refund.total_amount,
+        payload=refund.invoice_payload,
+    )

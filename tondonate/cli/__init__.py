@@ -8,6 +8,7 @@ from .. import __version__
 from .config_cmd import config_group
 from .db_cmd import db_group
 from .options import pass_state, setup_logging
+from .payments_cmd import payments_group
 from .serve_cmd import serve_cmd
 
 
@@ -37,6 +38,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 cli.add_command(serve_cmd)
 cli.add_command(db_group)
 cli.add_command(config_group)
+cli.add_command(payments_group)
 
 
 def main() -> None:

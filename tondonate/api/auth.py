@@ -1,0 +1,107 @@
+"""Mini App authentication: ``Authorization: tma <initData>``, validated as Telegram documents.
+
+secret = HMAC-SHA256(key="WebAppData", msg=bot token); the data-check-string is
+every received field but ``hash``, sorted, ``key=value`` joined by newlines;
+the hashes are compared in constant time.  The user id comes from validated
+initData alone.  A validated string is cached (a Mini App session sends the
+same one with every request), and its age is re-checked on every use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import time
+from typing import Callable
+from urllib.parse import parse_qsl
+
+import orjson
+
+from ..errors import ApiError, unauthorized
+from ..users import Profile
+
+MAX_FUTURE_SECONDS = 60
+MAX_INIT_DATA_BYTES = 8192
+CACHE_SIZE = 50_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InitData:
+    profile: Profile
+    auth_date: int
+    start_param: str | None
+
+    @property
+    def tg_id(self) -> int:
+        return self.profile.tg_id
+
+
+class InitDataValidator:
+    def __init__(self, bot_token: str, *, clock: Callable[[], float] = time.time):
+        self._secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
+        self._clock = clock
+        self._cache: dict[str, InitData] = {}
+
+    def from_header(self, header: str | None, max_age: int) -> InitData:
+        if not header:
+            raise unauthorized("Authorization header with Telegram initData is required", "missing_init_data")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "tma" or not raw.strip():
+            raise unauthorized("Authorization must be 'tma <initData>'", "invalid_auth_scheme")
+        return self.validate(raw.strip(), max_age)
+
+    def validate(self, raw: str, max_age: int) -> InitData:
+        data = self._cache.get(raw)
+        if data is None:
+            data = self._check_signature(raw)
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[raw] = data
+        now = self._clock()
+        if data.auth_date > now + MAX_FUTURE_SECONDS:
+            raise unauthorized("initData auth_date is in the future", "init_data_from_future")
+        if now - data.auth_date > max_age:
+            self._cache.pop(raw, None)
+            raise unauthorized("initData has expired: reopen the Mini App", "init_data_expired")
+        return data
+
+    def _check_signature(self, raw: str) -> InitData:
+        if len(raw) > MAX_INIT_DATA_BYTES:
+            raise unauthorized("initData is too long", "malformed_init_data")
+        try:
+            pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
+        except ValueError:
+            raise unauthorized("initData is not a valid query string", "malformed_init_data") from None
+        fields = dict(pairs)
+        if len(fields) != len(pairs):
+            raise unauthorized("initData has a repeated field", "malformed_init_data")
+        received = fields.pop("hash", "")
+        if len(received) != 64:
+            raise unauthorized("initData has no valid hash", "invalid_init_data_hash")
+        check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
+        expected = hmac.new(self._secret, check.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, received.lower()):
+            raise unauthorized("initData signature does not match this bot", "invalid_init_data_hash")
+        try:
+            auth_date = int(fields["auth_date"])
+            user = orjson.loads(fields["user"])
+            tg_id = user["id"]
+        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError):
+            raise unauthorized("initData lacks a valid user or auth_date", "malformed_init_data") from None
+        if isinstance(tg_id, bool) or not isinstance(tg_id, int) or not 0 < tg_id < 2**63:
+            raise unauthorized("initData user id is invalid", "malformed_init_data")
+        text = lambda key: user.get(key) if isinstance(user.get(key), str) else None  # noqa: E731
+        profile = Profile(
+            tg_id=tg_id,
+            username=text("username"),
+            first_name=text("first_name"),
+            last_name=text("last_name"),
+            photo_url=text("photo_url"),
+            language_code=text("language_code"),
+        )
+        return InitData(profile, auth_date, fields.get("start_param") or None)
+
+
+def forbidden_blocked() -> ApiError:
+    return ApiError(403, "user_blocked", "This account is blocked")

@@ -1,0 +1,64 @@
+"""Per-request access to the caller and to the shared API objects."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aiohttp import web
+
+from .. import appkeys
+from ..readmodel import ReadModel, UserInfo
+from ..settings import Settings
+from ..users import ensure_user, parse_ref
+from .auth import InitData, InitDataValidator, forbidden_blocked
+
+VALIDATOR: web.AppKey[InitDataValidator] = web.AppKey("initdata_validator")
+READ_MODEL: web.AppKey[ReadModel] = web.AppKey("read_model")
+PAGE_CACHE: web.AppKey[dict] = web.AppKey("page_cache")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    init: InitData
+    info: UserInfo
+    created: bool = False
+    referral: str = "none"
+
+    @property
+    def tg_id(self) -> int:
+        return self.init.tg_id
+
+
+def settings_of(request: web.Request) -> Settings:
+    return request.app[appkeys.SETTINGS].current
+
+
+async def caller(request: web.Request, *, ref_code: int | None = None) -> Caller:
+    """The validated caller, created on first sight (with the referral rule) and
+    refreshed when the profile changed.  Known, unchanged users cost no DB access."""
+    settings = settings_of(request)
+    init = request.app[VALIDATOR].from_header(request.headers.get("Authorization"), settings["auth.max_age_seconds"])
+    model = request.app[READ_MODEL]
+    known = model.users.get(init.tg_id)
+    profile = init.profile
+    if known is not None and (known.username, known.first_name, known.photo_url) == (
+        profile.username, profile.first_name, profile.photo_url,
+    ):
+        if known.is_blocked:
+            raise forbidden_blocked()
+        if ref_code is not None:  # an explicit attach by an existing user: let the rule refuse and log it
+            await ensure_user(request.app[appkeys.DB], profile, ref_code)
+            return Caller(init, known, False, "refused:existing_user")
+        return Caller(init, known)
+    ref = ref_code if ref_code is not None else parse_ref(init.start_param)
+    result = await ensure_user(request.app[appkeys.DB], profile, ref)
+    info = UserInfo(profile.username, profile.first_name, profile.photo_url, result.is_blocked, result.referrer_id)
+    if known is not None:  # keep fields the initData did not carry
+        info = UserInfo(
+            profile.username or known.username, profile.first_name or known.first_name,
+            profile.photo_url or known.photo_url, known.is_blocked, known.referrer_id,
+        )
+    model.remember_user(init.tg_id, info)
+    if info.is_blocked:
+        raise forbidden_blocked()
+    return Caller(init, info, result.created, result.referral)

@@ -1,0 +1,62 @@
+"""Parsing client input: every problem is a 400 with a message naming what is allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..errors import bad_request
+
+MAX_OFFSET = 10_000_000
+
+
+def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    values = request.query.getall(name, [])
+    if not values:
+        return default
+    if len(values) > 1:
+        raise bad_request(f"{name} is given more than once", "invalid_parameter")
+    text = values[0].strip()
+    if not text or not (text.isdigit() or (text[0] == "-" and text[1:].isdigit())) or len(text) > 12:
+        raise bad_request(f"{name} must be an integer from {low} to {high}", "invalid_parameter")
+    value = int(text)
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be an integer from {low} to {high}", "invalid_parameter")
+    return value
+
+
+def paging(request: web.Request, page_size: int) -> tuple[int, int]:
+    return query_int(request, "limit", page_size, 1, 100), query_int(request, "offset", 0, 0, MAX_OFFSET)
+
+
+def query_choice(request: web.Request, name: str, default: str, options: tuple[str, ...]) -> str:
+    values = request.query.getall(name, [])
+    if not values:
+        return default
+    if len(values) > 1 or values[0] not in options:
+        raise bad_request(f"{name} must be one of {', '.join(options)}", "invalid_parameter")
+    return values[0]
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    if request.content_type not in ("application/json", "text/plain", ""):
+        raise bad_request("Send a JSON object with Content-Type: application/json", "invalid_body")
+    try:
+        body = await request.read()
+        data = orjson.loads(body) if body.strip() else {}
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request("The body is not valid JSON", "invalid_body") from None
+    if not isinstance(data, dict):
+        raise bad_request("The body must be a JSON object", "invalid_body")
+    return data
+
+
+def optional_int(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(f"{name} must be an integer", "invalid_parameter")
+    return value

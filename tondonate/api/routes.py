@@ -1,0 +1,229 @@
+"""The Mini App API handlers (spec section 10).  Reads come from the in-memory
+read model; only invoice creation and first visits write."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from aiohttp import web
+
+from .. import appkeys
+from ..errors import ApiError, bad_request, json_response, too_many_requests
+from ..ledger import PRESET_IDS, InvoiceError
+from ..money import format_tons, to_nano
+from ..readmodel import Board
+from ..weeks import parse_week_key, week_bounds
+from .context import PAGE_CACHE, READ_MODEL, caller, settings_of
+from .params import json_object, optional_int, paging, query_choice
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+PAGE_CACHE_SIZE = 512
+
+
+def _referral_link(request: web.Request, tg_id: int) -> str | None:
+    bot_user = request.app[appkeys.SERVICES].get("bot_user")
+    if bot_user is None or not bot_user.username:
+        return None
+    short_name = request.app[appkeys.CONFIG].webapp.short_name
+    path = f"{bot_user.username}/{short_name}" if short_name else bot_user.username
+    return f"https://t.me/{path}?startapp=ref_{tg_id}"
+
+
+def _profile(model, tg_id: int) -> dict:
+    info = model.users.get(tg_id)
+    if info is None:
+        return {"tg_id": tg_id, "username": None, "first_name": None, "photo_url": None}
+    return {"tg_id": tg_id, "username": info.username, "first_name": info.first_name, "photo_url": info.photo_url}
+
+
+def _cached_items(request: web.Request, key: tuple, build) -> bytes:
+    """Serialized items of one page, rebuilt only when the read model changed."""
+    model, cache = request.app[READ_MODEL], request.app[PAGE_CACHE]
+    hit = cache.get(key)
+    if hit is not None and hit[0] == model.version:
+        return hit[1]
+    body = orjson.dumps(build())
+    if len(cache) >= PAGE_CACHE_SIZE:
+        cache.clear()
+    cache[key] = (model.version, body)
+    return body
+
+
+def _page_response(items: bytes, limit: int, offset: int, total: int, extra: dict) -> web.Response:
+    head = {"limit": limit, "offset": offset, "next_offset": offset + limit if offset + limit < total else None, **extra}
+    body = b'{"items":' + items + b"," + orjson.dumps(head)[1:]
+    return web.Response(body=body, content_type="application/json")
+
+
+def _user_items(model, board: Board, offset: int, limit: int, field: str, decimals: int) -> list[dict]:
+    return [
+        {"rank": rank, **_profile(model, tg_id), field: format_tons(tons, decimals)}
+        for rank, tg_id, tons in board.page(offset, limit)
+    ]
+
+
+@routes.get("/api/leaderboard/all-time")
+async def all_time(request: web.Request) -> web.Response:
+    me = await caller(request)
+    settings = settings_of(request)
+    limit, offset = paging(request, settings["leaderboard.page_size"])
+    model, decimals = request.app[READ_MODEL], settings.tons_decimals
+    board = model.all_time
+    items = _cached_items(request, ("all", offset, limit, decimals),
+                          lambda: _user_items(model, board, offset, limit, "tons_total", decimals))
+    rank = board.rank(me.tg_id)
+    mine = None if rank is None else {"rank": rank, "tons_total": format_tons(board.tons(me.tg_id), decimals)}
+    return _page_response(items, limit, offset, len(board), {"me": mine})
+
+
+def _week_param(request: web.Request, model) -> str:
+    values = request.query.getall("week_key", [])
+    if not values or values == [""]:
+        return model.week_key
+    if len(values) > 1:
+        raise bad_request("week_key is given more than once", "invalid_week_key")
+    try:
+        parse_week_key(values[0])
+    except ValueError as exc:
+        raise bad_request(f"week_key must look like 2026-W48: {exc}", "invalid_week_key") from None
+    return values[0]
+
+
+@routes.get("/api/leaderboard/week")
+async def week(request: web.Request) -> web.Response:
+    me = await caller(request)
+    settings = settings_of(request)
+    model = request.app[READ_MODEL]
+    week_key = _week_param(request, model)
+    limit, offset = paging(request, settings["leaderboard.page_size"])
+    decimals = settings.tons_decimals
+    board = (await model.week_boards(week_key)).users
+    items = _cached_items(request, ("week", week_key, offset, limit, decimals),
+                          lambda: _user_items(model, board, offset, limit, "tons_week", decimals))
+    start, end = week_bounds(week_key, settings.timezone)
+    rank = board.rank(me.tg_id)
+    mine = None if rank is None else {"rank": rank, "tons_week": format_tons(board.tons(me.tg_id), decimals)}
+    return _page_response(items, limit, offset, len(board), {
+        "week_key": week_key, "week_start": start.isoformat(), "week_end": end.isoformat(), "me": mine,
+    })
+
+
+def _referrer_stats(model, ref: int, decimals: int) -> dict:
+    return {
+        "referrals_count": model.referral_counts.get(ref, 0),
+        "referrals_tons_total": format_tons(model.referrers.tons(ref), decimals),
+        "referrals_tons_week": format_tons(model.week.referrers.tons(ref), decimals),
+    }
+
+
+@routes.get("/api/leaderboard/referrals")
+async def referrals(request: web.Request) -> web.Response:
+    me = await caller(request)
+    settings = settings_of(request)
+    limit, offset = paging(request, settings["leaderboard.page_size"])
+    period = query_choice(request, "period", "all", ("all", "week"))
+    model, decimals = request.app[READ_MODEL], settings.tons_decimals
+    board = model.referrers if period == "all" else model.week.referrers
+    items = _cached_items(request, ("ref", period, offset, limit, decimals), lambda: [
+        {"rank": rank, **_profile(model, ref), **_referrer_stats(model, ref, decimals)}
+        for rank, ref, _tons in board.page(offset, limit)
+    ])
+    rank = board.rank(me.tg_id)
+    mine = None if rank is None else {"rank": rank, **_referrer_stats(model, me.tg_id, decimals)}
+    return _page_response(items, limit, offset, len(board), {"period": period, "me": mine})
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    me = await caller(request)
+    model, decimals = request.app[READ_MODEL], settings_of(request).tons_decimals
+    tg_id = me.tg_id
+    return json_response({
+        **_profile(model, tg_id),
+        "tons_total": format_tons(model.all_time.tons(tg_id), decimals),
+        "tons_week": format_tons(model.week.users.tons(tg_id), decimals),
+        "rank_all_time": model.all_time.rank(tg_id),
+        "rank_week": model.week.users.rank(tg_id),
+        **_referrer_stats(model, tg_id, decimals),
+        "rank_referrals": model.referrers.rank(tg_id),
+        "referrer_id": me.info.referrer_id,
+        "referral_link": _referral_link(request, tg_id),
+        "week_key": model.week_key,
+    })
+
+
+@routes.get("/api/config")
+async def config(request: web.Request) -> web.Response:
+    await caller(request)
+    settings = settings_of(request)
+    rate = await request.app[appkeys.SERVICES]["rates"].get_rate()
+    bot_user = request.app[appkeys.SERVICES].get("bot_user")
+    return json_response({
+        "presets": [{"id": pid, "stars": stars} for pid, stars in zip(PRESET_IDS, settings.presets)],
+        "min_stars": settings["donations.min_stars"],
+        "max_stars": settings["donations.max_stars"],
+        "tons_per_star": str(rate),
+        "tons_decimals": settings.tons_decimals,
+        "tons_rounding": settings.tons_rounding,
+        "bot_username": bot_user.username if bot_user else None,
+        "week_key": request.app[READ_MODEL].week_key,
+    })
+
+
+@routes.post("/api/payments/create-invoice")
+async def create_invoice(request: web.Request) -> web.Response:
+    me = await caller(request)
+    body = await json_object(request)
+    unknown = set(body) - {"stars_amount", "preset_id"}
+    if unknown:
+        raise bad_request(f"unknown field(s): {', '.join(sorted(unknown))}; allowed: stars_amount, preset_id", "invalid_body")
+    preset_id = body.get("preset_id")
+    if preset_id is not None and not isinstance(preset_id, str):
+        raise bad_request(f"preset_id must be one of {', '.join(PRESET_IDS)}", "invalid_preset")
+    ledger = request.app[appkeys.SERVICES]["ledger"]
+    try:
+        quote, link = await ledger.create_invoice(
+            request.app[appkeys.BOT], me.tg_id, body.get("stars_amount"), preset_id, me.init.profile.language_code
+        )
+    except InvoiceError as exc:
+        if exc.retry_after is not None:
+            raise too_many_requests(exc.message, exc.retry_after) from None
+        raise ApiError(403 if exc.code == "user_blocked" else 400, exc.code, exc.message) from None
+    except Exception as exc:
+        from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+
+        if isinstance(exc, (TelegramAPIError, TelegramNetworkError)):
+            log.error("createInvoiceLink failed: %s", exc)
+            raise ApiError(502, "telegram_unavailable", "Telegram did not create the invoice; try again shortly") from None
+        raise
+    decimals = settings_of(request).tons_decimals
+    return json_response({
+        "invoice_id": quote.invoice_id,
+        "invoice_link": link,
+        "stars_amount": quote.stars,
+        "tons_amount": format_tons(to_nano(quote.tons), decimals),
+    })
+
+
+_ATTACH_REFUSALS = {
+    "refused:existing_user": (409, "already_registered", "Referrals only count for new users"),
+    "refused:self": (400, "self_referral", "You cannot invite yourself"),
+    "refused:unknown_referrer": (404, "unknown_referrer", "No such referrer"),
+    "refused:blocked_referrer": (404, "unknown_referrer", "No such referrer"),
+    "refused:unknown": (409, "referral_refused", "The referral could not be attached"),
+}
+
+
+@routes.post("/api/referral/attach")
+async def referral_attach(request: web.Request) -> web.Response:
+    body = await json_object(request)
+    referrer_id = optional_int(body, "referrer_id")
+    if referrer_id is None or not 0 < referrer_id < 2**63:
+        raise bad_request("referrer_id must be a Telegram user id", "invalid_parameter")
+    me = await caller(request, ref_code=referrer_id)
+    if me.referral == "attached":
+        return json_response({"attached": True, "referrer_id": referrer_id})
+    status, code, message = _ATTACH_REFUSALS.get(me.referral, _ATTACH_REFUSALS["refused:unknown"])
+    raise ApiError(status, code, message)

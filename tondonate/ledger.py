@@ -1,0 +1,394 @@
+"""The money path: invoices, pre-checkout checks, crediting, refunds.
+
+Exactly-once crediting rests on two guards inside one atomic batch:
+``payments.telegram_payment_charge_id`` is the primary key, and the flip of a
+payment from ``created`` to ``paid`` is guarded, so only the batch that flips
+it writes the donation and the aggregates.  A redelivered update, a second
+process, or reconciliation finds nothing to flip and credits nothing.
+
+Nothing is lost: if the crediting batch fails, the payment is recorded on its
+own (status ``created``) and credited by a retry; if even that fails, it stays
+in memory for retries, and ``reconcile`` recovers anything Telegram has that
+the ledger lacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+import time
+from decimal import Decimal
+from typing import Any, Callable
+
+import orjson
+
+from .db import Database, DatabaseError, Step
+from .money import to_nano, tons_for
+from .settings import Settings
+from .users import Profile
+from .weeks import week_key
+
+log = logging.getLogger(__name__)
+
+CURRENCY = "XTR"
+PRESET_IDS = ("place1", "place2", "place3")
+RATE_WINDOW = 60  # seconds of the per-user invoice limit
+
+
+class InvoiceError(ValueError):
+    """A client asked for an invoice we will not issue; ``code`` is the API error code."""
+
+    def __init__(self, code: str, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclasses.dataclass(frozen=True)
+class Quote:
+    invoice_id: str
+    stars: int
+    preset_id: str | None
+    tons_per_star: Decimal
+    tons: Decimal
+
+
+@dataclasses.dataclass(frozen=True)
+class IncomingPayment:
+    """A successful payment as Telegram reported it (update or getStarTransactions)."""
+
+    charge_id: str
+    tg_id: int
+    payload: str | None
+    stars: int
+    currency: str
+    paid_at: int  # unix seconds Telegram took the money (message date)
+    profile: Profile
+    raw: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditResult:
+    status: str  # credited | duplicate | deferred
+    charge_id: str
+    tons_nano: int = 0
+
+
+class Ledger:
+    def __init__(self, db: Database, get_settings: Callable[[], Settings], rates, *, clock: Callable[[], float] = time.time):
+        self.db = db
+        self.get_settings = get_settings
+        self.rates = rates
+        self.clock = clock
+        self._pending: dict[str, IncomingPayment] = {}  # payments the DB could not even record yet
+        self._retry_task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ invoices
+    def check_amount(self, stars: Any, preset_id: Any, settings: Settings) -> tuple[int, str | None]:
+        """The Stars amount to invoice, or InvoiceError naming what is allowed."""
+        if preset_id is not None:
+            if preset_id not in PRESET_IDS:
+                raise InvoiceError("invalid_preset", f"preset_id must be one of {', '.join(PRESET_IDS)}")
+            preset_stars = settings.presets[PRESET_IDS.index(preset_id)]
+            if stars is None:
+                return preset_stars, preset_id
+            if isinstance(stars, bool) or not isinstance(stars, int) or stars != preset_stars:
+                raise InvoiceError("preset_mismatch", f"{preset_id} costs {preset_stars} Stars; stars_amount must match or be omitted")
+            return stars, preset_id
+        if stars is None:
+            raise InvoiceError("missing_amount", "stars_amount is required when no preset_id is given")
+        if isinstance(stars, bool) or not isinstance(stars, int):
+            raise InvoiceError("invalid_amount", "stars_amount must be a whole number of Stars")
+        low, high = settings["donations.min_stars"], settings["donations.max_stars"]
+        if not low <= stars <= high:
+            raise InvoiceError("amount_out_of_range", f"stars_amount must be between {low} and {high} Stars")
+        return stars, None
+
+    async def quote(self, stars: int, settings: Settings) -> tuple[Decimal, Decimal]:
+        rate = await self.rates.get_rate()
+        return rate, tons_for(stars, rate, settings.tons_decimals, settings.tons_rounding)
+
+    async def check_invoice_limit(self, tg_id: int, settings: Settings) -> None:
+        now = int(self.clock())
+        limit = settings["limits.invoices_per_minute"]
+        rows = await self.db.fetch(
+            "SELECT created_at FROM invoices WHERE tg_id = $1 AND created_at > $2 ORDER BY created_at LIMIT $3",
+            tg_id, now - RATE_WINDOW, limit,
+        )
+        if len(rows) >= limit:
+            retry_after = max(1, rows[0]["created_at"] + RATE_WINDOW - now)
+            raise InvoiceError("rate_limited", f"Too many invoices: at most {limit} per minute", retry_after)
+
+    async def create_invoice(self, bot, tg_id: int, stars: Any, preset_id: Any = None, language_code: str | None = None) -> tuple[Quote, str]:
+        """Validate, quote the current rate, store the invoice and ask Telegram for a link."""
+        from .i18n import t
+        from .money import format_tons
+
+        settings = self.get_settings()
+        stars, preset_id = self.check_amount(stars, preset_id, settings)
+        row = await self.db.fetchrow("SELECT is_blocked FROM users WHERE tg_id = $1", tg_id)
+        if row is None:
+            raise InvoiceError("unknown_user", "Open the Mini App first")
+        if row["is_blocked"]:
+            raise InvoiceError("user_blocked", "Payments are disabled for this account")
+        await self.check_invoice_limit(tg_id, settings)
+        rate, tons = await self.quote(stars, settings)
+        quote = Quote(secrets.token_urlsafe(16), stars, preset_id, rate, tons)
+        await self.db.execute(
+            "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            quote.invoice_id, tg_id, stars, preset_id, str(rate), int(self.clock()),
+        )
+        from aiogram.types import LabeledPrice
+
+        tons_text = format_tons(to_nano(tons), settings.tons_decimals)
+        link = await bot.create_invoice_link(
+            title=t(language_code, "invoice_title", stars=stars)[:32],
+            description=t(language_code, "invoice_description", stars=stars, tons=tons_text)[:255],
+            payload=quote.invoice_id,
+            currency=CURRENCY,
+            prices=[LabeledPrice(label=t(language_code, "invoice_label"), amount=stars)],
+            provider_token="",
+        )
+        log.info("invoice created id=%s tg_id=%s stars=%s preset=%s tons_per_star=%s", quote.invoice_id, tg_id, stars, preset_id, rate)
+        return quote, link
+
+    # ------------------------------------------------------------- pre-checkout
+    async def precheck(self, tg_id: int, payload: str, total_amount: int, currency: str) -> str | None:
+        """None when the payment may go ahead, else the i18n key of the refusal.  DB reads only."""
+        invoice = await self.db.fetchrow("SELECT tg_id, stars_amount FROM invoices WHERE id = $1", payload)
+        if invoice is None:
+            return "precheckout_unknown"
+        if invoice["tg_id"] != tg_id:
+            return "precheckout_other_user"
+        if currency != CURRENCY or total_amount != invoice["stars_amount"]:
+            return "precheckout_mismatch"
+        if await self.db.fetchval("SELECT is_blocked FROM users WHERE tg_id = $1", tg_id):
+            return "precheckout_blocked"
+        return None
+
+    # ------------------------------------------------------------------ credit
+    async def _price(self, payment: IncomingPayment, settings: Settings) -> tuple[Decimal, int]:
+        invoice = None
+        if payment.payload:
+            invoice = await self.db.fetchrow("SELECT tons_per_star FROM invoices WHERE id = $1", payment.payload)
+        if invoice is not None:
+            rate = Decimal(invoice["tons_per_star"])
+        else:
+            # The money was taken all the same: credit at today's rate, and say so.
+            rate = await self.rates.get_rate()
+            log.warning(
+                "payment with unknown payload credited at the current rate charge_id=%s tg_id=%s payload=%r rate=%s",
+                payment.charge_id, payment.tg_id, payment.payload, rate,
+            )
+        tons = tons_for(payment.stars, rate, settings.tons_decimals, settings.tons_rounding)
+        return rate, to_nano(tons)
+
+    def _record_steps(self, p: IncomingPayment, rate: Decimal, tons_nano: int, now: int) -> list[Step]:
+        prof = p.profile
+        return [
+            Step(
+                "INSERT INTO users (tg_id, username, first_name, last_name, language_code, created_at, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (tg_id) DO NOTHING",
+                (p.tg_id, prof.username, prof.first_name, prof.last_name, prof.language_code, now),
+            ),
+            Step(
+                "INSERT INTO payments (telegram_payment_charge_id, tg_id, invoice_id, stars_amount, tons_per_star, "
+                "tons_amount, status, created_at, raw) VALUES ($1, $2, $3, $4, $5, $6, 'created', $7, $8) "
+                "ON CONFLICT (telegram_payment_charge_id) DO NOTHING",
+                (p.charge_id, p.tg_id, p.payload, p.stars, str(rate), tons_nano, p.paid_at,
+                 orjson.dumps(p.raw).decode() if p.raw is not None else None),
+            ),
+        ]
+
+    @staticmethod
+    def credit_steps(charge_id: str, tg_id: int, stars: int, tons_nano: int, paid_at: int, week: str, now: int) -> list[Step]:
+        """Flip created -> paid (the guard), then the donation and every aggregate."""
+        newer = "CASE WHEN excluded.reached_at > {t}.reached_at THEN excluded.reached_at ELSE {t}.reached_at END"
+        referrer = "FROM users WHERE tg_id = $1 AND referrer_id IS NOT NULL"
+        return [
+            Step(
+                "UPDATE payments SET status = 'paid', paid_at = $2 WHERE telegram_payment_charge_id = $1 AND status = 'created'",
+                (charge_id, now),
+                guard=True,
+            ),
+            Step(
+                # A missing payer row fails the foreign key and rolls the whole batch back.
+                "INSERT INTO donations (charge_id, tg_id, referrer_id, stars_amount, tons_amount, created_at, week_key) "
+                "VALUES ($1, $2, (SELECT referrer_id FROM users WHERE tg_id = $2), $3, $4, $5, $6)",
+                (charge_id, tg_id, stars, tons_nano, paid_at, week),
+            ),
+            Step(
+                "INSERT INTO user_totals (tg_id, tons, stars, donations, reached_at) VALUES ($1, $2, $3, 1, $4) "
+                "ON CONFLICT (tg_id) DO UPDATE SET tons = user_totals.tons + excluded.tons, "
+                "stars = user_totals.stars + excluded.stars, donations = user_totals.donations + 1, "
+                f"reached_at = {newer.format(t='user_totals')}",
+                (tg_id, tons_nano, stars, paid_at),
+            ),
+            Step(
+                "INSERT INTO user_week_totals (week_key, tg_id, tons, stars, donations, reached_at) VALUES ($1, $2, $3, $4, 1, $5) "
+                "ON CONFLICT (week_key, tg_id) DO UPDATE SET tons = user_week_totals.tons + excluded.tons, "
+                "stars = user_week_totals.stars + excluded.stars, donations = user_week_totals.donations + 1, "
+                f"reached_at = {newer.format(t='user_week_totals')}",
+                (week, tg_id, tons_nano, stars, paid_at),
+            ),
+            Step(
+                f"INSERT INTO referrer_totals (referrer_id, referrals_count, tons, reached_at) SELECT referrer_id, 0, $2, $3 {referrer} "
+                "ON CONFLICT (referrer_id) DO UPDATE SET tons = referrer_totals.tons + excluded.tons, "
+                f"reached_at = {newer.format(t='referrer_totals')}",
+                (tg_id, tons_nano, paid_at),
+            ),
+            Step(
+                f"INSERT INTO referrer_week_totals (week_key, referrer_id, tons, reached_at) SELECT $4, referrer_id, $2, $3 {referrer} "
+                "ON CONFLICT (week_key, referrer_id) DO UPDATE SET tons = referrer_week_totals.tons + excluded.tons, "
+                f"reached_at = {newer.format(t='referrer_week_totals')}",
+                (tg_id, tons_nano, paid_at, week),
+            ),
+        ]
+
+    async def credit(self, payment: IncomingPayment) -> CreditResult:
+        """Credit a successful payment exactly once.  Never raises for a DB failure:
+        the payment is kept (in the DB as ``created``, or in memory) and retried."""
+        settings = self.get_settings()
+        now = int(self.clock())
+        try:
+            rate, tons_nano = await self._price(payment, settings)
+            week = week_key(payment.paid_at, settings.timezone)
+            result = await self.db.write_steps(
+                self._record_steps(payment, rate, tons_nano, now)
+                + self.credit_steps(payment.charge_id, payment.tg_id, payment.stars, tons_nano, payment.paid_at, week, now)
+            )
+        except Exception as exc:
+            return await self._defer(payment, exc)
+        return self._report(result, payment.charge_id, payment.tg_id, payment.stars, tons_nano, week)
+
+    def _report(self, result, charge_id: str, tg_id: int, stars: int, tons_nano: int, week: str) -> CreditResult:
+        if result.completed:
+            log.info("payment credited charge_id=%s tg_id=%s stars=%s tons_nano=%s week=%s", charge_id, tg_id, stars, tons_nano, week)
+            return CreditResult("credited", charge_id, tons_nano)
+        log.info("payment duplicate charge_id=%s tg_id=%s: already credited, nothing done", charge_id, tg_id)
+        return CreditResult("duplicate", charge_id)
+
+    async def _defer(self, payment: IncomingPayment, exc: Exception) -> CreditResult:
+        log.error("crediting payment %s failed (%s); recording it for a retry", payment.charge_id, exc)
+        try:
+            settings = self.get_settings()
+            rate, tons_nano = await self._price(payment, settings)
+            await self.db.write_steps(self._record_steps(payment, rate, tons_nano, int(self.clock())))
+        except Exception as exc2:
+            log.error("could not even record payment %s (%s); kept in memory, retrying", payment.charge_id, exc2)
+            self._pending[payment.charge_id] = payment
+        self._ensure_retry_loop()
+        return CreditResult("deferred", payment.charge_id)
+
+    async def credit_recorded(self) -> int:
+        """Credit every payment recorded as ``created`` (a crash or DB error between record and credit)."""
+        settings = self.get_settings()
+        rows = await self.db.fetch(
+            "SELECT telegram_payment_charge_id, tg_id, stars_amount, tons_amount, created_at FROM payments "
+            "WHERE status = 'created' ORDER BY created_at"
+        )
+        credited = 0
+        for row in rows:
+            week = week_key(row["created_at"], settings.timezone)
+            steps = self.credit_steps(row[0], row["tg_id"], row["stars_amount"], row["tons_amount"], row["created_at"], week, int(self.clock()))
+            result = await self.db.write_steps(steps)
+            if self._report(result, row[0], row["tg_id"], row["stars_amount"], row["tons_amount"], week).status == "credited":
+                credited += 1
+        return credited
+
+    async def retry_pending(self) -> bool:
+        """One retry round; True when nothing is left to retry."""
+        for charge_id, payment in list(self._pending.items()):
+            result = await self.credit(payment)
+            if result.status != "deferred":
+                self._pending.pop(charge_id, None)
+        try:
+            await self.credit_recorded()
+        except Exception as exc:
+            log.warning("retrying recorded payments failed (%s)", exc)
+            return False
+        return not self._pending
+
+    def _ensure_retry_loop(self) -> None:
+        if self._retry_task is None or self._retry_task.done():
+            self._retry_task = asyncio.create_task(self._retry_loop(), name="ledger-retry")
+
+    async def _retry_loop(self, first_delay: float = 0.5, max_delay: float = 30.0) -> None:
+        delay = first_delay
+        while True:
+            await asyncio.sleep(delay)
+            if await self.retry_pending():
+                return
+            delay = min(delay * 2, max_delay)
+
+    async def stop(self) -> None:
+        if self._retry_task:
+            self._retry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry_task
+        if self._pending:
+            log.critical(
+                "stopping with %d payment(s) not recorded: run `tondonate payments reconcile` once the database is back (%s)",
+                len(self._pending), ", ".join(self._pending),
+            )
+
+    # ------------------------------------------------------------------ refunds
+    async def refund(self, charge_id: str, *, refunded_at: int | None = None, tg_id: int | None = None,
+                     stars: int | None = None, payload: str | None = None) -> str:
+        """Mark a payment refunded and take its tons off every board, exactly once.
+
+        Returns refunded | already_refunded | refunded_uncredited | recorded_unknown."""
+        at = int(self.clock()) if refunded_at is None else refunded_at
+        donation = await self.db.fetchrow(
+            "SELECT tg_id, referrer_id, stars_amount, tons_amount, week_key FROM donations WHERE charge_id = $1", charge_id
+        )
+        if donation is not None:
+            d_tg, ref, d_stars, d_tons, week = (donation["tg_id"], donation["referrer_id"], donation["stars_amount"],
+                                                donation["tons_amount"], donation["week_key"])
+            steps = [
+                Step("UPDATE payments SET status = 'refunded', refunded_at = $2 WHERE telegram_payment_charge_id = $1 AND status = 'paid'",
+                     (charge_id, at), guard=True),
+                Step("UPDATE donations SET refunded_at = $2 WHERE charge_id = $1", (charge_id, at)),
+                Step("UPDATE user_totals SET tons = tons - $2, stars = stars - $3, donations = donations - 1 WHERE tg_id = $1",
+                     (d_tg, d_tons, d_stars)),
+                Step("UPDATE user_week_totals SET tons = tons - $3, stars = stars - $4, donations = donations - 1 "
+                     "WHERE week_key = $1 AND tg_id = $2", (week, d_tg, d_tons, d_stars)),
+            ]
+            if ref is not None:
+                steps += [
+                    Step("UPDATE referrer_totals SET tons = tons - $2 WHERE referrer_id = $1", (ref, d_tons)),
+                    Step("UPDATE referrer_week_totals SET tons = tons - $3 WHERE week_key = $1 AND referrer_id = $2", (week, ref, d_tons)),
+                ]
+            result = await self.db.write_steps(steps)
+            if result.completed:
+                log.info("payment refunded charge_id=%s tg_id=%s stars=%s tons_nano=%s", charge_id, d_tg, d_stars, d_tons)
+                return "refunded"
+            log.info("payment refund duplicate charge_id=%s: already refunded", charge_id)
+            return "already_refunded"
+        # Not credited: refunded before crediting, or never seen.  Record it so a
+        # late successful_payment or reconcile cannot credit it afterwards.
+        flipped = await self.db.execute(
+            "UPDATE payments SET status = 'refunded', refunded_at = $2 WHERE telegram_payment_charge_id = $1 AND status = 'created'",
+            charge_id, at,
+        )
+        if flipped:
+            log.info("payment refunded before crediting charge_id=%s", charge_id)
+            return "refunded_uncredited"
+        if tg_id is None:
+            status = await self.db.fetchval("SELECT status FROM payments WHERE telegram_payment_charge_id = $1", charge_id)
+            return "already_refunded" if status == "refunded" else "unknown"
+        await self.db.write_steps([
+            Step("INSERT INTO users (tg_id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (tg_id) DO NOTHING", (tg_id, at)),
+            Step(
+                "INSERT INTO payments (telegram_payment_charge_id, tg_id, invoice_id, stars_amount, tons_per_star, tons_amount, "
+                "status, created_at, refunded_at) VALUES ($1, $2, $3, $4, '0', 0, 'refunded', $5, $5) "
+                "ON CONFLICT (telegram_payment_charge_id) DO NOTHING",
+                (charge_id, tg_id, payload, stars or 0, at),
+            ),
+        ])
+        log.warning("refund for a payment the ledger never saw charge_id=%s tg_id=%s: recorded as refunded", charge_id, tg_id)
+        return "recorded_unknown"
