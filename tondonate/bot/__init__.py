@@ -25,5 +25,5 @@ def build_dispatcher(**workflow_data: Any) -> Dispatcher:
     from . import payments, start
 
     dp = Dispatcher(**workflow_data)
-    dp.include_routers(start.router, payments.router)
+    dp.include_routers(start.make_router(), payments.make_router())
     return dp

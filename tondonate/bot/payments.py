@@ -16,11 +16,9 @@ from ..ledger import CURRENCY, IncomingPayment, Ledger
 from ..money import format_tons
 from ..users import Profile
 
-router = Router(name=__name__)
 log = logging.getLogger(__name__)
 
 
-@router.pre_checkout_query()
 async def on_pre_checkout(query: PreCheckoutQuery, ledger: Ledger) -> None:
     try:
         refusal = await ledger.precheck(query.from_user.id, query.invoice_payload, query.total_amount, query.currency)
@@ -34,7 +32,6 @@ async def on_pre_checkout(query: PreCheckoutQuery, ledger: Ledger) -> None:
         await query.answer(ok=False, error_message=t(query.from_user.language_code, refusal))
 
 
-@router.message(F.successful_payment)
 async def on_successful_payment(message: Message, ledger: Ledger) -> None:
     paid = message.successful_payment
     user = message.from_user
@@ -60,7 +57,6 @@ async def on_successful_payment(message: Message, ledger: Ledger) -> None:
             log.info("could not send the thank-you message: %s", exc)
 
 
-@router.message(F.refunded_payment)
 async def on_refunded_payment(message: Message, ledger: Ledger) -> None:
     refund = message.refunded_payment
     await ledger.refund(
@@ -70,3 +66,12 @@ async def on_refunded_payment(message: Message, ledger: Ledger) -> None:
         stars=refund.total_amount,
         payload=refund.invoice_payload,
     )
+
+
+def make_router() -> Router:
+    """A fresh Router per Dispatcher (a Router can be attached to one parent only)."""
+    router = Router(name=__name__)
+    router.pre_checkout_query.register(on_pre_checkout)
+    router.message.register(on_successful_payment, F.successful_payment)
+    router.message.register(on_refunded_payment, F.refunded_payment)
+    return router

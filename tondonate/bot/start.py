@@ -13,11 +13,9 @@ from ..db import Database
 from ..i18n import t
 from ..users import Profile, ensure_user, parse_ref
 
-router = Router(name=__name__)
 log = logging.getLogger(__name__)
 
 
-@router.message(CommandStart())
 async def on_start(message: Message, command: CommandObject, db: Database, config: Config) -> None:
     user = message.from_user
     if user is None or user.is_bot:
@@ -34,3 +32,10 @@ async def on_start(message: Message, command: CommandObject, db: Database, confi
         inline_keyboard=[[InlineKeyboardButton(text=t(lang, "open_app"), web_app=WebAppInfo(url=config.webapp.url))]]
     )
     await message.answer(text, reply_markup=keyboard)
+
+
+def make_router() -> Router:
+    """A fresh Router per Dispatcher (a Router can be attached to one parent only)."""
+    router = Router(name=__name__)
+    router.message.register(on_start, CommandStart())
+    return router
