@@ -31,8 +31,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
             pass
-    await runner.setup()
     try:
+        await runner.setup()  # opens the database, the bot... (cleanup_ctx); cleaned up below even if it fails
         site = web.TCPSite(runner, config.http.host, config.http.port)
         await site.start()
         log.info(

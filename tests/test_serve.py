@@ -1,0 +1,99 @@
+"""`tondonate serve` as an operator runs it: env vars only, a real process, SIGTERM."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+
+import aiohttp
+import pytest
+
+from conftest import TOKEN
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_healthy(url: str, proc, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                raise AssertionError(f"serve exited early with {proc.returncode}")
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return await response.json()
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("serve did not become healthy in time")
+
+
+async def start_serve(tmp_path, botapi, db_url, port, **extra_env):
+    env = {
+        **os.environ,
+        "TONDONATE_BOT_TOKEN": TOKEN,
+        "TONDONATE_BOT_API_BASE": botapi.base_url,
+        "TONDONATE_DB_URL": db_url,
+        "TONDONATE_HTTP_PORT": str(port),
+        **extra_env,
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tondonate", "serve", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_serve_polls_answers_health_and_stops_on_signal(tmp_path, botapi, sig):
+    port = free_port()
+    db_url = f"sqlite:///{tmp_path / 'serve.db'}"  # not migrated: serve migrates first
+    proc = await start_serve(tmp_path, botapi, db_url, port)
+    try:
+        assert await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc) == {"status": "ok"}
+        await botapi.wait_for_call("getUpdates", timeout=10)
+        # The bot really answers: /start through long polling reaches our handler.
+        user = {"id": 555, "is_bot": False, "first_name": "Op", "language_code": "en"}
+        botapi.send_text(user, "/start")
+        await botapi.wait_for_call("sendMessage", timeout=10)
+        started = time.monotonic()
+        proc.send_signal(sig)
+        returncode = await asyncio.wait_for(proc.wait(), timeout=10)
+        elapsed = time.monotonic() - started
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stderr = (await proc.stderr.read()).decode()
+    assert returncode == 0, stderr
+    assert elapsed < 5, f"took {elapsed:.1f}s to stop"
+    assert TOKEN not in stderr and TOKEN.split(":")[1] not in stderr
+    assert "stopped" in stderr
+
+
+async def test_serve_with_a_rejected_token_fails_clearly(tmp_path, botapi):
+    port = free_port()
+    proc = await start_serve(
+        tmp_path, botapi, f"sqlite:///{tmp_path / 'x.db'}", port, TONDONATE_BOT_TOKEN="999:WRONG-token"
+    )
+    returncode = await asyncio.wait_for(proc.wait(), timeout=20)
+    stderr = (await proc.stderr.read()).decode()
+    assert returncode == 1
+    assert "rejected bot.token" in stderr and "WRONG-token" not in stderr and "Traceback" not in stderr
+
+
+async def test_serve_on_a_busy_port_fails_clearly(tmp_path, botapi):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = await start_serve(tmp_path, botapi, f"sqlite:///{tmp_path / 'x.db'}", port)
+        returncode = await asyncio.wait_for(proc.wait(), timeout=20)
+    stderr = (await proc.stderr.read()).decode()
+    assert returncode == 1 and "cannot listen" in stderr, stderr
