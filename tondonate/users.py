@@ -78,24 +78,7 @@ async def ensure_user(db: Database, profile: Profile, ref_code: int | None = Non
             _log_referral(profile.tg_id, ref_code, "refused:existing_user")
         return EnsureResult(False, row["referrer_id"], "refused:existing_user" if ref_code else "none", bool(row["is_blocked"]))
 
-    result = await db.write_steps(
-        [
-            Step(
-                "INSERT INTO users (tg_id, username, first_name, last_name, photo_url, language_code, created_at, updated_at, referrer_id) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, "
-                "(SELECT r.tg_id FROM users r WHERE r.tg_id = $8 AND r.tg_id <> $1 AND NOT r.is_blocked)) "
-                "ON CONFLICT (tg_id) DO NOTHING RETURNING referrer_id",
-                (profile.tg_id, *(getattr(profile, f) for f in _PROFILE_FIELDS), now, ref_code),
-                guard=True,
-            ),
-            Step(
-                "INSERT INTO referrer_totals (referrer_id, referrals_count, tons, reached_at) "
-                "SELECT referrer_id, 1, 0, $2 FROM users WHERE tg_id = $1 AND referrer_id IS NOT NULL "
-                "ON CONFLICT (referrer_id) DO UPDATE SET referrals_count = referrer_totals.referrals_count + 1",
-                (profile.tg_id, now),
-            ),
-        ]
-    )
+    result = await db.write_steps(create_user_steps(profile, ref_code, now))
     if not result.completed:  # a racing first visit created the row a moment ago
         return await ensure_user(db, profile, ref_code, now)
     referrer_id = result.rows[0][0]["referrer_id"]
@@ -109,6 +92,27 @@ async def ensure_user(db: Database, profile: Profile, ref_code: int | None = Non
         _log_referral(profile.tg_id, ref_code, outcome)
     log.info("user created tg_id=%s referrer_id=%s", profile.tg_id, referrer_id)
     return EnsureResult(True, referrer_id, outcome, False)
+
+
+def create_user_steps(profile: Profile, ref_code: int | None, now: int) -> list[Step]:
+    """Create the user if absent (the guard), with the referrer when the rule allows,
+    and count the referral.  Also used by ``tondonate dev seed`` in bulk."""
+    return [
+        Step(
+            "INSERT INTO users (tg_id, username, first_name, last_name, photo_url, language_code, created_at, updated_at, referrer_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, "
+            "(SELECT r.tg_id FROM users r WHERE r.tg_id = $8 AND r.tg_id <> $1 AND NOT r.is_blocked)) "
+            "ON CONFLICT (tg_id) DO NOTHING RETURNING referrer_id",
+            (profile.tg_id, *(getattr(profile, f) for f in _PROFILE_FIELDS), now, ref_code),
+            guard=True,
+        ),
+        Step(
+            "INSERT INTO referrer_totals (referrer_id, referrals_count, tons, reached_at) "
+            "SELECT referrer_id, 1, 0, $2 FROM users WHERE tg_id = $1 AND referrer_id IS NOT NULL "
+            "ON CONFLICT (referrer_id) DO UPDATE SET referrals_count = referrer_totals.referrals_count + 1",
+            (profile.tg_id, now),
+        ),
+    ]
 
 
 async def _refusal_reason(db: Database, tg_id: int, ref_code: int) -> str:
