@@ -187,7 +187,9 @@ class Ledger:
         tons = tons_for(payment.stars, rate, settings.tons_decimals, settings.tons_rounding)
         return rate, to_nano(tons)
 
-    def _record_steps(self, p: IncomingPayment, rate: Decimal, tons_nano: int, now: int) -> list[Step]:
+    @staticmethod
+    def record_steps(p: IncomingPayment, rate: Decimal, tons_nano: int, now: int) -> list[Step]:
+        """Record the payer and the payment (status created), idempotently."""
         prof = p.profile
         return [
             Step(
@@ -258,7 +260,7 @@ class Ledger:
             rate, tons_nano = await self._price(payment, settings)
             week = week_key(payment.paid_at, settings.timezone)
             result = await self.db.write_steps(
-                self._record_steps(payment, rate, tons_nano, now)
+                self.record_steps(payment, rate, tons_nano, now)
                 + self.credit_steps(payment.charge_id, payment.tg_id, payment.stars, tons_nano, payment.paid_at, week, now)
             )
         except Exception as exc:
@@ -277,7 +279,7 @@ class Ledger:
         try:
             settings = self.get_settings()
             rate, tons_nano = await self._price(payment, settings)
-            await self.db.write_steps(self._record_steps(payment, rate, tons_nano, int(self.clock())))
+            await self.db.write_steps(self.record_steps(payment, rate, tons_nano, int(self.clock())))
         except Exception as exc2:
             log.error("could not even record payment %s (%s); kept in memory, retrying", payment.charge_id, exc2)
             self._pending[payment.charge_id] = payment
