@@ -37,6 +37,39 @@ CURRENCY = "XTR"
 PRESET_IDS = ("place1", "place2", "place3")
 RATE_WINDOW = 60  # seconds of the per-user invoice limit
 
+# The crediting statements, built once.  reached_at keeps the latest donation
+# time (a late-delivered older payment does not move it back).
+_NEWER = "CASE WHEN excluded.reached_at > {t}.reached_at THEN excluded.reached_at ELSE {t}.reached_at END"
+_REFERRER_OF = "FROM users WHERE tg_id = $1 AND referrer_id IS NOT NULL"
+_FLIP_PAID = "UPDATE payments SET status = 'paid', paid_at = $2 WHERE telegram_payment_charge_id = $1 AND status = 'created'"
+# A missing payer row fails the foreign key and rolls the whole batch back.
+_INSERT_DONATION = (
+    "INSERT INTO donations (charge_id, tg_id, referrer_id, stars_amount, tons_amount, created_at, week_key) "
+    "VALUES ($1, $2, (SELECT referrer_id FROM users WHERE tg_id = $2), $3, $4, $5, $6)"
+)
+_ADD_USER_TOTAL = (
+    "INSERT INTO user_totals (tg_id, tons, stars, donations, reached_at) VALUES ($1, $2, $3, 1, $4) "
+    "ON CONFLICT (tg_id) DO UPDATE SET tons = user_totals.tons + excluded.tons, "
+    "stars = user_totals.stars + excluded.stars, donations = user_totals.donations + 1, "
+    f"reached_at = {_NEWER.format(t='user_totals')}"
+)
+_ADD_USER_WEEK = (
+    "INSERT INTO user_week_totals (week_key, tg_id, tons, stars, donations, reached_at) VALUES ($1, $2, $3, $4, 1, $5) "
+    "ON CONFLICT (week_key, tg_id) DO UPDATE SET tons = user_week_totals.tons + excluded.tons, "
+    "stars = user_week_totals.stars + excluded.stars, donations = user_week_totals.donations + 1, "
+    f"reached_at = {_NEWER.format(t='user_week_totals')}"
+)
+_ADD_REFERRER_TOTAL = (
+    f"INSERT INTO referrer_totals (referrer_id, referrals_count, tons, reached_at) SELECT referrer_id, 0, $2, $3 {_REFERRER_OF} "
+    "ON CONFLICT (referrer_id) DO UPDATE SET tons = referrer_totals.tons + excluded.tons, "
+    f"reached_at = {_NEWER.format(t='referrer_totals')}"
+)
+_ADD_REFERRER_WEEK = (
+    f"INSERT INTO referrer_week_totals (week_key, referrer_id, tons, reached_at) SELECT $4, referrer_id, $2, $3 {_REFERRER_OF} "
+    "ON CONFLICT (week_key, referrer_id) DO UPDATE SET tons = referrer_week_totals.tons + excluded.tons, "
+    f"reached_at = {_NEWER.format(t='referrer_week_totals')}"
+)
+
 
 class InvoiceError(ValueError):
     """A client asked for an invoice we will not issue; ``code`` is the API error code."""
@@ -209,46 +242,13 @@ class Ledger:
     @staticmethod
     def credit_steps(charge_id: str, tg_id: int, stars: int, tons_nano: int, paid_at: int, week: str, now: int) -> list[Step]:
         """Flip created -> paid (the guard), then the donation and every aggregate."""
-        newer = "CASE WHEN excluded.reached_at > {t}.reached_at THEN excluded.reached_at ELSE {t}.reached_at END"
-        referrer = "FROM users WHERE tg_id = $1 AND referrer_id IS NOT NULL"
         return [
-            Step(
-                "UPDATE payments SET status = 'paid', paid_at = $2 WHERE telegram_payment_charge_id = $1 AND status = 'created'",
-                (charge_id, now),
-                guard=True,
-            ),
-            Step(
-                # A missing payer row fails the foreign key and rolls the whole batch back.
-                "INSERT INTO donations (charge_id, tg_id, referrer_id, stars_amount, tons_amount, created_at, week_key) "
-                "VALUES ($1, $2, (SELECT referrer_id FROM users WHERE tg_id = $2), $3, $4, $5, $6)",
-                (charge_id, tg_id, stars, tons_nano, paid_at, week),
-            ),
-            Step(
-                "INSERT INTO user_totals (tg_id, tons, stars, donations, reached_at) VALUES ($1, $2, $3, 1, $4) "
-                "ON CONFLICT (tg_id) DO UPDATE SET tons = user_totals.tons + excluded.tons, "
-                "stars = user_totals.stars + excluded.stars, donations = user_totals.donations + 1, "
-                f"reached_at = {newer.format(t='user_totals')}",
-                (tg_id, tons_nano, stars, paid_at),
-            ),
-            Step(
-                "INSERT INTO user_week_totals (week_key, tg_id, tons, stars, donations, reached_at) VALUES ($1, $2, $3, $4, 1, $5) "
-                "ON CONFLICT (week_key, tg_id) DO UPDATE SET tons = user_week_totals.tons + excluded.tons, "
-                "stars = user_week_totals.stars + excluded.stars, donations = user_week_totals.donations + 1, "
-                f"reached_at = {newer.format(t='user_week_totals')}",
-                (week, tg_id, tons_nano, stars, paid_at),
-            ),
-            Step(
-                f"INSERT INTO referrer_totals (referrer_id, referrals_count, tons, reached_at) SELECT referrer_id, 0, $2, $3 {referrer} "
-                "ON CONFLICT (referrer_id) DO UPDATE SET tons = referrer_totals.tons + excluded.tons, "
-                f"reached_at = {newer.format(t='referrer_totals')}",
-                (tg_id, tons_nano, paid_at),
-            ),
-            Step(
-                f"INSERT INTO referrer_week_totals (week_key, referrer_id, tons, reached_at) SELECT $4, referrer_id, $2, $3 {referrer} "
-                "ON CONFLICT (week_key, referrer_id) DO UPDATE SET tons = referrer_week_totals.tons + excluded.tons, "
-                f"reached_at = {newer.format(t='referrer_week_totals')}",
-                (tg_id, tons_nano, paid_at, week),
-            ),
+            Step(_FLIP_PAID, (charge_id, now), guard=True),
+            Step(_INSERT_DONATION, (charge_id, tg_id, stars, tons_nano, paid_at, week)),
+            Step(_ADD_USER_TOTAL, (tg_id, tons_nano, stars, paid_at)),
+            Step(_ADD_USER_WEEK, (week, tg_id, tons_nano, stars, paid_at)),
+            Step(_ADD_REFERRER_TOTAL, (tg_id, tons_nano, paid_at)),
+            Step(_ADD_REFERRER_WEEK, (tg_id, tons_nano, paid_at, week)),
         ]
 
     async def credit(self, payment: IncomingPayment) -> CreditResult:
