@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .config_cmd import config_group
 from .db_cmd import db_group
+from .dev_cmd import dev_group
 from .options import pass_state, setup_logging
 from .payments_cmd import payments_group
 from .serve_cmd import serve_cmd
@@ -39,6 +40,7 @@ cli.add_command(serve_cmd)
 cli.add_command(db_group)
 cli.add_command(config_group)
 cli.add_command(payments_group)
+cli.add_command(dev_group)
 
 
 def main() -> None:

@@ -1,0 +1,240 @@
+"""API benchmark: every board and /api/me against a bare aiohttp endpoint, in one run.
+
+Run by hand (not part of the tests):
+
+    python bench/bench_api.py                      # 100k users, 1M donations, 52 weeks
+    python bench/bench_api.py --users 10000 --donations 100000 --duration 5
+    python bench/bench_api.py --db-url postgresql://postgres@127.0.0.1:5432/bench
+
+What it does: seeds the database with ``tondonate dev seed`` (reused when it is
+already there), starts ``tondonate serve`` against an in-process Bot API
+emulator, and a bare aiohttp server returning a constant body of the same
+size as each endpoint's answer.  Then, with a background stream of 10
+successful payments per second flowing through the real bot, it loads each
+endpoint with wrk (Debian package ``wrk``) signed as 200 different users, right
+after loading the bare endpoint, and prints requests/s, p50 and p99 and the
+ratio to the bare endpoint's requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tondonate.emulator import BotAPIEmulator, sign_init_data  # noqa: E402
+
+TOKEN = "424242:BENCH-token"
+FIRST_ID = 700_000_000  # tondonate.seed.FIRST_ID
+ENDPOINTS = [
+    "/api/leaderboard/all-time",
+    "/api/leaderboard/week",
+    "/api/leaderboard/referrals",
+    "/api/leaderboard/all-time?offset=5000",
+    "/api/me",
+]
+BARE_SERVER = r'''
+import sys
+from aiohttp import web
+size = int(sys.argv[2])
+body = b'{"x":"' + b"x" * max(0, size - 8) + b'"}'
+async def handler(request):
+    return web.Response(body=body, content_type="application/json")
+app = web.Application()
+app.router.add_get("/{tail:.*}", handler)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+'''
+WRK_SCRIPT = r'''
+local headers = {}
+for line in io.lines("%s") do headers[#headers + 1] = line end
+local i = 0
+request = function()
+  i = i %% #headers + 1
+  return wrk.format("GET", nil, {["Authorization"] = headers[i]})
+end
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tondonate(*args: str, env: dict) -> None:
+    subprocess.run([sys.executable, "-m", "tondonate", *args], env=env, check=True, cwd=ROOT)
+
+
+async def wait_ok(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def parse_wrk(output: str) -> tuple[float, float, float]:
+    def ms(text: str) -> float:
+        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = ms(re.search(r"50%\s+(\S+)", output).group(1))
+    p99 = ms(re.search(r"99%\s+(\S+)", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        raise SystemExit(f"wrk saw {errors.group(1)} error responses:\n{output}")
+    return rps, p50, p99
+
+
+async def wrk(url: str, script: Path, args) -> tuple[float, float, float]:
+    proc = await asyncio.create_subprocess_exec(
+        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "-s", str(script), url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    return parse_wrk(out.decode())
+
+
+async def payment_stream(emu: BotAPIEmulator, db_url: str, users: int, stop: asyncio.Event, rate: float) -> int:
+    """successful_payment updates at ``rate`` per second for invoices stored beforehand."""
+    import sqlite3
+
+    sent = 0
+    payloads = []
+    if db_url.startswith("sqlite:///"):
+        conn = sqlite3.connect(db_url[len("sqlite:///"):])
+        now = int(time.time())
+        for i in range(2000):
+            payload = f"bench-{now}-{i}"
+            tg_id = FIRST_ID + random.randrange(users)
+            conn.execute("INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
+                         "VALUES (?, ?, 100, 'place1', '1', ?)", (payload, tg_id, now))
+            payloads.append((payload, tg_id))
+        conn.commit()
+        conn.close()
+    while not stop.is_set():
+        payload, tg_id = payloads[sent % len(payloads)] if payloads else (None, FIRST_ID + random.randrange(users))
+        user = emu.make_user(tg_id, first_name="Bench")
+        emu.deliver_successful_payment(user, payload or "unknown", 100, f"bench-charge-{time.time_ns()}")
+        sent += 1
+        try:
+            await asyncio.wait_for(stop.wait(), 1 / rate)
+        except TimeoutError:
+            pass
+    return sent
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db-url", default=f"sqlite:///{tempfile.gettempdir()}/tondonate-bench.db")
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--donations", type=int, default=1_000_000)
+    parser.add_argument("--weeks", type=int, default=52)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--payments-per-second", type=float, default=10.0)
+    parser.add_argument("--reseed", action="store_true", help="delete and seed the SQLite file again")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    env = {**os.environ, "TONDONATE_DB_URL": args.db_url, "TONDONATE_BOT_TOKEN": TOKEN}
+    path = Path(args.db_url[len("sqlite:///"):]) if args.db_url.startswith("sqlite:///") else None
+    if path is not None and args.reseed:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    tondonate("db", "migrate", env=env)
+    count = subprocess.run([sys.executable, "-c", (
+        "import asyncio,sys;from tondonate.db import open_database\n"
+        "async def m():\n db=open_database(sys.argv[1]);await db.start();print(await db.fetchval('SELECT count(*) FROM donations'));await db.stop()\n"
+        "asyncio.run(m())"), args.db_url], capture_output=True, text=True, check=True).stdout.strip()
+    if int(count) < args.donations:
+        print(f"Seeding {args.users} users / {args.donations} donations over {args.weeks} weeks ...", flush=True)
+        started = time.perf_counter()
+        tondonate("dev", "seed", "--users", str(args.users), "--donations", str(args.donations),
+                  "--weeks", str(args.weeks), env=env)
+        print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
+
+    async with BotAPIEmulator(token=TOKEN, bot_username="bench_bot") as emu:
+        port, bare_port = free_port(), free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tondonate", "serve", "--port", str(port)],
+            env={**env, "TONDONATE_BOT_API_BASE": emu.base_url}, cwd=tempfile.gettempdir(),
+            stdout=subprocess.DEVNULL, stderr=open(f"{tempfile.gettempdir()}/tondonate-bench-serve.log", "w"),
+        )
+        headers = Path(tempfile.mkdtemp()) / "headers.txt"
+        rng = random.Random(7)
+        headers.write_text("\n".join(
+            "tma " + sign_init_data(TOKEN, {"id": FIRST_ID + rng.randrange(args.users), "first_name": "Bench"})
+            for _ in range(200)) + "\n")
+        script = headers.with_name("rotate.lua")
+        script.write_text(WRK_SCRIPT % headers)
+        stop = asyncio.Event()
+        stream = None
+        rows = []
+        try:
+            started = time.perf_counter()
+            await wait_ok(f"http://127.0.0.1:{port}/healthz")
+            print(f"serve ready in {time.perf_counter() - started:.1f} s (read model built from the database)", flush=True)
+            async with aiohttp.ClientSession() as session:  # warm every user's first visit
+                for line in headers.read_text().splitlines():
+                    async with session.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": line}) as r:
+                        assert r.status == 200, await r.text()
+            stream = asyncio.create_task(payment_stream(emu, args.db_url, args.users, stop, args.payments_per_second))
+            for endpoint in ENDPOINTS:
+                async with aiohttp.ClientSession() as session:
+                    async with session.get(f"http://127.0.0.1:{port}{endpoint}",
+                                           headers={"Authorization": headers.read_text().splitlines()[0]}) as r:
+                        size = len(await r.read())
+                bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), str(size)])
+                try:
+                    await wait_ok(f"http://127.0.0.1:{bare_port}/")
+                    bare_result = await wrk(f"http://127.0.0.1:{bare_port}/bare", script, args)
+                finally:
+                    bare.send_signal(signal.SIGINT)
+                    bare.wait()
+                result = await wrk(f"http://127.0.0.1:{port}{endpoint}", script, args)
+                rows.append((endpoint, size, result, bare_result))
+                print(f"{endpoint}: {result[0]:.0f} req/s vs bare {bare_result[0]:.0f}", flush=True)
+        finally:
+            stop.set()
+            sent = await stream if stream else 0
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=10)
+        credited = await emu.wait_for_call("sendMessage", timeout=1) if sent else None  # noqa: F841
+
+    print()
+    print(f"{args.users:,} users, {args.donations:,} donations, {args.weeks} weeks; db {args.db_url.split(':')[0]}; "
+          f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; {sent} payments flowed in meanwhile")
+    print()
+    print("| endpoint | body bytes | req/s | p50 ms | p99 ms | bare req/s | bare p99 ms | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for endpoint, size, (rps, p50, p99), (brps, _bp50, bp99) in rows:
+        print(f"| `{endpoint}` | {size} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {brps:,.0f} | {bp99:.2f} | {rps / brps:.0%} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
