@@ -1,0 +1,57 @@
+import type { ApiError } from '../api';
+import { t } from '../i18n';
+import { AlertIcon } from './icons';
+
+export function errorText(e: ApiError | null): string {
+  if (!e) return t('errorGeneric');
+  if (e.status === 0) return t('errorNetwork');
+  if (e.status === 401 || e.status === 403) return t('errorAuth');
+  if (e.status === 429) return t('tooManyNoTime');
+  if (e.status >= 500) return t('errorGeneric');
+  // other 4xx: the server's own human-readable message (e.g. a bad amount)
+  return e.message || t('errorGeneric');
+}
+
+export function SkeletonRows({ count = 8 }: { count?: number }) {
+  return (
+    <div class="card list" data-testid="board-loading" aria-busy="true" aria-label={t('loading')}>
+      {Array.from({ length: count }, (_, i) => (
+        <div class="row skeleton" key={i} style={{ opacity: 1 - i * 0.09 }}>
+          <span class="sk sk-rank" />
+          <span class="sk sk-avatar" />
+          <span class="row-main">
+            <span class="sk sk-line" style={{ width: `${46 + ((i * 37) % 30)}%` }} />
+          </span>
+          <span class="sk sk-amount" />
+        </div>
+      ))}
+    </div>
+  );
+}
+
+export function EmptyState({ text }: { text: string }) {
+  return (
+    <div class="card state" data-testid="board-empty">
+      <div class="state-emoji" aria-hidden="true">
+        <span class="orb" />
+      </div>
+      <div class="state-title">{t('emptyTitle')}</div>
+      <div class="state-text">{text}</div>
+    </div>
+  );
+}
+
+export function ErrorState({ error, onRetry }: { error: ApiError | null; onRetry: () => void }) {
+  return (
+    <div class="card state" data-testid="board-error" role="alert">
+      <div class="state-icon danger">
+        <AlertIcon />
+      </div>
+      <div class="state-title">{t('errorTitle')}</div>
+      <div class="state-text">{errorText(error)}</div>
+      <button class="btn btn-glass" data-testid="retry" onClick={onRetry}>
+        {t('retry')}
+      </button>
+    </div>
+  );
+}

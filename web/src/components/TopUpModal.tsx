@@ -1,0 +1,282 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, type Config, type Me } from '../api';
+import { formatInt, formatTons, tonsForStars } from '../format';
+import { lang, t, tonsUnit, type Key } from '../i18n';
+import { tg } from '../telegram';
+import { CheckIcon, CloseIcon, StarIcon } from './icons';
+import { errorText } from './States';
+
+type Phase =
+  | { kind: 'choose' }
+  | { kind: 'creating'; key: string }
+  | { kind: 'awaiting'; key: string }
+  | { kind: 'thanks'; tons: string; result: 'polling' | 'credited' | 'slow'; rank: number | null };
+
+type Notice = { kind: 'cancelled' | 'failed' | 'pending' | 'error'; text: string } | null;
+
+interface Props {
+  config: Config | null;
+  configError: ApiError | null;
+  onRetryConfig: () => void;
+  onClose: () => void;
+  /** Payment reported paid: poll until the server has credited it (resolves with fresh /me or null). */
+  onPaid: () => Promise<Me | null>;
+}
+
+const PRESET_LABEL: Record<string, Key> = { place1: 'place1', place2: 'place2', place3: 'place3' };
+
+const withUnit = (tons: string) => `${formatTons(tons, lang)} ${tonsUnit(tons)}`;
+
+function validate(raw: string, cfg: Config): { stars: number | null; error: string | null } {
+  const s = raw.trim();
+  if (!s) return { stars: null, error: null };
+  if (!/^\d+$/.test(s)) return { stars: null, error: t('customNotInt') };
+  const n = Number(s);
+  if (n < cfg.min_stars) return { stars: null, error: t('customTooSmall', { min: formatInt(cfg.min_stars, lang) }) };
+  if (n > cfg.max_stars) return { stars: null, error: t('customTooBig', { max: formatInt(cfg.max_stars, lang) }) };
+  return { stars: n, error: null };
+}
+
+export function TopUpModal({ config, configError, onRetryConfig, onClose, onPaid }: Props) {
+  const [phase, setPhase] = useState<Phase>({ kind: 'choose' });
+  const [notice, setNotice] = useState<Notice>(null);
+  const [custom, setCustom] = useState('');
+  const [touched, setTouched] = useState(false);
+  const [leaving, setLeaving] = useState(false);
+  const alive = useRef(true);
+  const busy = phase.kind === 'creating' || phase.kind === 'awaiting';
+
+  const close = () => {
+    if (leaving) return;
+    setLeaving(true);
+    setTimeout(onClose, document.documentElement.classList.contains('lite') ? 0 : 220);
+  };
+  const closeRef = useRef(close);
+  closeRef.current = close;
+
+  useEffect(() => {
+    tg.showBackButton(() => closeRef.current());
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && closeRef.current();
+    document.addEventListener('keydown', onKey);
+    document.body.classList.add('modal-open');
+    return () => {
+      alive.current = false;
+      tg.hideBackButton();
+      document.removeEventListener('keydown', onKey);
+      document.body.classList.remove('modal-open');
+    };
+  }, []);
+
+  async function pay(body: { preset_id: string } | { stars_amount: number }, key: string) {
+    if (busy) return;
+    tg.haptic.impact('medium');
+    setNotice(null);
+    setPhase({ kind: 'creating', key });
+    let link: string;
+    let tons: string;
+    try {
+      const inv = await api.createInvoice(body);
+      link = inv.invoice_link;
+      tons = inv.tons_amount;
+    } catch (e) {
+      const err = e instanceof ApiError ? e : null;
+      let text = errorText(err);
+      if (err?.status === 429) text = err.retryAfter ? t('tooMany', { sec: err.retryAfter }) : t('tooManyNoTime');
+      tg.haptic.notify('error');
+      if (alive.current) {
+        setNotice({ kind: 'error', text });
+        setPhase({ kind: 'choose' });
+      }
+      return;
+    }
+    if (alive.current) setPhase({ kind: 'awaiting', key });
+    let status: string;
+    try {
+      status = await tg.openInvoice(link);
+    } catch {
+      tg.haptic.notify('error');
+      if (alive.current) {
+        setNotice({ kind: 'error', text: t('invoiceError') });
+        setPhase({ kind: 'choose' });
+      }
+      return;
+    }
+    if (status === 'paid') {
+      tg.haptic.notify('success');
+      if (alive.current) setPhase({ kind: 'thanks', tons, result: 'polling', rank: null });
+      const fresh = await onPaid();
+      if (alive.current)
+        setPhase({ kind: 'thanks', tons, result: fresh ? 'credited' : 'slow', rank: fresh?.rank_all_time ?? null });
+      return;
+    }
+    if (status === 'pending') {
+      // Telegram is still confirming; the server credits it when the bot gets it.
+      void onPaid();
+      if (alive.current) {
+        setNotice({ kind: 'pending', text: t('pending') });
+        setPhase({ kind: 'choose' });
+      }
+      return;
+    }
+    tg.haptic.notify(status === 'cancelled' ? 'warning' : 'error');
+    if (alive.current) {
+      setNotice(status === 'cancelled' ? { kind: 'cancelled', text: t('cancelled') } : { kind: 'failed', text: t('failed') });
+      setPhase({ kind: 'choose' });
+    }
+  }
+
+  const v = config ? validate(custom, config) : { stars: null, error: null };
+  const customTons = config && v.stars ? tonsForStars(v.stars, config.tons_per_star, config.tons_decimals) : '';
+
+  let body;
+  if (phase.kind === 'thanks') {
+    body = (
+      <div class="thanks" data-testid="thanks" data-result={phase.result}>
+        <div class="thanks-badge">
+          <CheckIcon />
+        </div>
+        <div class="thanks-title">{t('thanksTitle')}</div>
+        <div class="thanks-text">
+          {phase.result === 'polling' && (
+            <>
+              <span class="spinner" /> {t('thanksText', { tons: withUnit(phase.tons) })}
+            </>
+          )}
+          {phase.result === 'credited' && (
+            <>
+              {t('thanksCredited', { tons: withUnit(phase.tons) })}
+              {phase.rank != null && (
+                <>
+                  <br />
+                  <b data-testid="thanks-rank">{t('thanksPlace', { rank: phase.rank })}</b>
+                </>
+              )}
+            </>
+          )}
+          {phase.result === 'slow' && t('thanksSlow')}
+        </div>
+        <button class="btn btn-accent wide" data-testid="thanks-done" onClick={close}>
+          {t('done')}
+        </button>
+      </div>
+    );
+  } else if (!config) {
+    body = configError ? (
+      <div class="sheet-state">
+        <div class="state-text">{errorText(configError)}</div>
+        <button class="btn btn-glass" data-testid="retry-config" onClick={onRetryConfig}>
+          {t('retry')}
+        </button>
+      </div>
+    ) : (
+      <div class="sheet-state">
+        <span class="spinner big" />
+      </div>
+    );
+  } else {
+    const rateTons = tonsForStars(1, config.tons_per_star, Math.max(config.tons_decimals, 2));
+    body = (
+      <>
+        <div class="rate">{t('rate', { tons: withUnit(rateTons.replace(/(\.\d*?[1-9])0+$|\.0+$/, '$1')) })}</div>
+        {busy && (
+          <div class="notice info" role="status" data-testid="topup-status">
+            {phase.kind === 'creating' ? t('creating') : t('awaiting')}
+          </div>
+        )}
+        {notice && !busy && (
+          <div class={`notice ${notice.kind}`} role="alert" data-testid="topup-message" data-kind={notice.kind}>
+            {notice.text}
+          </div>
+        )}
+        <div class="presets">
+          {config.presets.map((p, i) => {
+            const tons = tonsForStars(p.stars, config.tons_per_star, config.tons_decimals);
+            const key = p.id;
+            const isBusy = busy && (phase as { key: string }).key === key;
+            return (
+              <button
+                key={key}
+                class={`preset preset-${i + 1}` + (isBusy ? ' busy' : '')}
+                data-testid={`preset-${p.id}`}
+                disabled={busy}
+                onClick={() => pay({ preset_id: p.id }, key)}
+              >
+                <span class={`medal medal-${i + 1} preset-medal`}>{i + 1}</span>
+                <span class="preset-main">
+                  <span class="preset-title">{PRESET_LABEL[p.id] ? t(PRESET_LABEL[p.id]) : p.id}</span>
+                  <span class="preset-gives">+{withUnit(tons)}</span>
+                </span>
+                <span class="price">
+                  {isBusy ? <span class="spinner" /> : <StarIcon size={15} />}
+                  {formatInt(p.stars, lang)}
+                </span>
+              </button>
+            );
+          })}
+        </div>
+        <form
+          class="custom"
+          onSubmit={(e) => {
+            e.preventDefault();
+            setTouched(true);
+            if (v.stars) pay({ stars_amount: v.stars }, 'custom');
+          }}
+        >
+          <label class="custom-label" for="custom-stars">
+            {t('customTitle')}
+          </label>
+          <div class={'field' + (touched && v.error ? ' invalid' : '')}>
+            <StarIcon size={18} />
+            <input
+              id="custom-stars"
+              data-testid="custom-input"
+              type="text"
+              inputMode="numeric"
+              pattern="[0-9]*"
+              autoComplete="off"
+              placeholder={t('customPlaceholder')}
+              value={custom}
+              disabled={busy}
+              aria-invalid={touched && !!v.error}
+              aria-describedby="custom-help"
+              onInput={(e) => {
+                setCustom((e.currentTarget as HTMLInputElement).value.replace(/\s/g, ''));
+                setTouched(true);
+                setNotice(null);
+              }}
+            />
+            {customTons && <span class="field-gives">{t('customGives', { tons: withUnit(customTons) })}</span>}
+          </div>
+          <div id="custom-help" class={'help' + (touched && v.error ? ' error' : '')} data-testid="custom-error">
+            {touched && v.error ? v.error : t('customHint', { min: formatInt(config.min_stars, lang), max: formatInt(config.max_stars, lang) })}
+          </div>
+          <button
+            class={'btn btn-accent wide' + (busy && (phase as { key: string }).key === 'custom' ? ' busy' : '')}
+            type="submit"
+            data-testid="custom-confirm"
+            disabled={busy || !v.stars}
+          >
+            {busy && (phase as { key: string }).key === 'custom' ? <span class="spinner" /> : null}
+            {v.stars ? t('pay', { stars: formatInt(v.stars, lang) }) : t('payEmpty')}
+          </button>
+        </form>
+      </>
+    );
+  }
+
+  return (
+    <div class={'modal-root' + (leaving ? ' leaving' : '')}>
+      <div class="scrim" onClick={close} />
+      <section class="sheet" role="dialog" aria-modal="true" aria-labelledby="sheet-title" data-testid="topup-modal">
+        <div class="grabber" aria-hidden="true" />
+        <header class="sheet-head">
+          <h2 id="sheet-title">{t('topupTitle')}</h2>
+          <button class="icon-btn" data-testid="modal-close" aria-label={t('close')} onClick={close}>
+            <CloseIcon />
+          </button>
+        </header>
+        {body}
+      </section>
+    </div>
+  );
+}
