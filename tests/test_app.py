@@ -1,0 +1,96 @@
+"""The application shell: health, static bundle, error bodies, live settings, webhook mode."""
+
+import asyncio
+import time
+
+import aiohttp
+
+from aiohttp.test_utils import TestServer
+
+from tondonate import appkeys
+from tondonate.app import create_app
+from tondonate.db import open_database
+from tondonate.settings import set_setting
+from tondonate.static import IMMUTABLE, NO_CACHE, bundle_dir
+
+
+async def test_health(stack):
+    response = await stack.client.get("/healthz")
+    assert response.status == 200 and await response.json() == {"status": "ok"}
+
+
+async def test_index_and_client_routes_fall_back_to_index(stack):
+    for path in ("/", "/week", "/some/client/route"):
+        response = await stack.client.get(path)
+        assert response.status == 200
+        assert response.headers["Cache-Control"] == NO_CACHE
+        assert "text/html" in response.headers["Content-Type"]
+        assert "<html" in (await response.text()).lower()
+
+
+async def test_hashed_assets_are_cached_for_a_year(stack):
+    assets = sorted((bundle_dir() / "assets").iterdir())
+    assert assets, "the built bundle ships in the package"
+    response = await stack.client.get(f"/assets/{assets[0].name}")
+    assert response.status == 200 and response.headers["Cache-Control"] == IMMUTABLE
+
+
+async def test_missing_asset_and_unknown_api_are_json_404(stack):
+    for path in ("/assets/nope-123.js", "/api/nope"):
+        response = await stack.client.get(path)
+        assert response.status == 404
+        body = await response.json()
+        assert body["error"]["code"] == "not_found" and body["error"]["message"]
+
+
+async def test_path_traversal_stays_inside_the_bundle(stack):
+    for path in ("/../../pyproject.toml", "/%2e%2e/%2e%2e/pyproject.toml", "/assets/../../app.py"):
+        response = await stack.client.get(path)
+        text = await response.text()
+        assert "[build-system]" not in text and "create_app" not in text
+
+
+async def test_wrong_method_is_json_405(stack):
+    response = await stack.client.post("/api/me", json={})
+    assert response.status == 405
+    assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_settings_change_reaches_a_running_server_within_5s(stack, db_url):
+    user = stack.user(71)
+    before = await (await stack.get("/api/config", user)).json()
+    assert before["min_stars"] == 1
+    other = open_database(db_url)  # another process's view: `tondonate config set`
+    await other.start()
+    try:
+        await set_setting(other, "donations.min_stars", 5)
+    finally:
+        await other.stop()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if (await (await stack.get("/api/config", user)).json())["min_stars"] == 5:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the running server did not see the new setting within 5 s")
+
+
+async def test_webhook_mode_receives_updates_with_the_secret(make_config, botapi):
+    server = TestServer(create_app(make_config(bot={"mode": "webhook", "webhook_url": "http://placeholder/tg/hook",
+                                                     "webhook_secret": "s3cret"})))
+    # The webhook URL needs the port, known only once the server listens: set it after start.
+    await server.start_server()
+    try:
+        app = server.app
+        url = str(server.make_url("/tg/hook"))
+        await app[appkeys.BOT].set_webhook(url, secret_token="s3cret")
+        user = botapi.make_user(901, first_name="Hook")
+        botapi.send_text(user, "/start")
+        call = await botapi.wait_for_call("sendMessage", timeout=10)
+        assert call["chat_id"] == 901
+        # A request without the secret is refused.
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, json={"update_id": 1}) as response:
+                assert response.status == 401
+    finally:
+        await server.close()
