@@ -42,7 +42,8 @@ CREATE TABLE payments (
     refunded_at BIGINT,
     raw TEXT
 );
-CREATE INDEX payments_status ON payments (status);
+-- Only payments recorded but not yet credited are ever looked up by status.
+CREATE INDEX payments_uncredited ON payments (created_at) WHERE status = 'created';
 CREATE INDEX payments_tg_id ON payments (tg_id);
 
 -- One row per credited payment.  referrer_id is the payer's referrer at credit

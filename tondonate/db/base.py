@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, AsyncContextManager, Sequence
+from typing import Any, AsyncContextManager, NamedTuple, Sequence
 
 
 class DatabaseError(Exception):
     """The database could not do what was asked (locked, unreachable, constraint...)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One statement of an atomic :meth:`Database.write_steps` batch.
 
     ``guard``: when the statement touches no row, the batch stops there; what
     ran before it is committed and the rest is skipped.  That is how a batch
     says "only if this payment was not credited yet" without a round trip.
+    (A NamedTuple: the payment path builds several per payment.)
     """
 
     sql: str
