@@ -23,13 +23,16 @@ async def _ledger_and_bot(config):
     db = open_database(config.db.url)
     await db.start()
     bot = build_bot(config)
-    rates = None
+    rates = ledger = None
     try:
         settings = await load_settings(db, config.settings)
         rates = RateProvider(db, lambda: settings)
         await rates.start()
-        yield Ledger(db, lambda: settings, rates), bot
+        ledger = Ledger(db, lambda: settings, rates)
+        yield ledger, bot
     finally:
+        if ledger:  # stops a retry of a deferred credit, saying loudly what is left
+            await ledger.stop()
         if rates:
             await rates.stop()
         await bot.session.close()
@@ -95,20 +98,28 @@ def refund_cmd(state, charge_id: str) -> None:
             )
             if row is None:
                 raise click.ClickException(f"no payment with charge id {charge_id!r} in the ledger")
+            refunded_now = True
             try:
                 await bot.refund_star_payment(user_id=row["tg_id"], telegram_payment_charge_id=charge_id)
             except TelegramBadRequest as exc:
                 if "ALREADY_REFUNDED" not in str(exc):
                     raise click.ClickException(f"Telegram refused the refund: {exc.message}") from None
-            return await ledger.refund(charge_id)
+                refunded_now = False
+            return refunded_now, await ledger.refund(charge_id)
 
-    outcome = _telegram_call(lambda: run(go()))
+    refunded_now, outcome = _telegram_call(lambda: run(go()))
+    if refunded_now and outcome == "already_refunded":
+        # Telegram's refunded_payment update reached a running bot first: it took the tons off.
+        outcome = "refunded"
     messages = {
         "refunded": f"Refunded {charge_id}; its tons are off every board.",
         "already_refunded": f"{charge_id} was already refunded; nothing changed.",
         "refunded_uncredited": f"Refunded {charge_id} (it had not been credited yet).",
     }
-    click.echo(messages.get(outcome, f"{charge_id}: {outcome}"))
+    if not refunded_now and outcome == "refunded":
+        click.echo(f"Telegram had already refunded {charge_id}; its tons are now off every board.")
+    else:
+        click.echo(messages.get(outcome, f"{charge_id}: {outcome}"))
 
 
 def _telegram_call(fn):
