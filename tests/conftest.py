@@ -1,8 +1,29 @@
-"""Shared fixtures: a fresh migrated database, a settings snapshot."""
+"""Shared fixtures: a fresh migrated database (SQLite and PostgreSQL), a settings snapshot.
+
+``db_url`` and ``db`` are parametrized by dialect, so every test that uses them
+runs twice: ``[sqlite]`` and ``[postgresql]``.  The PostgreSQL server is
+``$TONDONATE_TEST_PG_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``);
+each test gets a fresh schema of its own (``CREATE SCHEMA t_<random>``, selected
+through ``?options=-csearch_path%3D<schema>`` in the URL, which asyncpg, psycopg
+and yoyo all honour), migrated by the real migrations and dropped afterwards.
+Creating, migrating and dropping schemas costs PostgreSQL a few tenths of a
+second each, so a background thread prepares the next couple of migrated
+schemas and drops used ones while other tests run.
+
+Unreachable server: with ``TONDONATE_TEST_PG_URL`` unset the PostgreSQL cases
+skip (saying why); with it set (CI) they fail.  ``-m "not postgresql"``
+deselects them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import queue
+import threading
+import time
+import uuid
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 
@@ -10,13 +31,180 @@ from tondonate.db import open_database
 from tondonate.db.migrate import migrate
 from tondonate.settings import build_settings
 
+pytest_plugins = ["pytester"]
+
+PG_URL_ENV = "TONDONATE_TEST_PG_URL"
+PG_DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DIALECTS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgresql: runs against the PostgreSQL test server")
+
+
+def with_search_path(url: str, schema: str, *settings: str) -> str:
+    """``url`` whose connections use ``schema`` (libpq ``options``, honoured by asyncpg, psycopg and yoyo).
+
+    ``settings`` are more ``name=value`` server settings for every connection.
+    """
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "options"]
+    options = [v for k, v in parse_qsl(parts.query) if k == "options"]
+    options += [f"-c{s}" for s in (f"search_path={schema}", *settings)]
+    query.append(("options", " ".join(options)))
+    # %20, not '+', between options: libpq does not read '+' as a space.
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A psycopg admin connection to the PostgreSQL test server and its URL; skips (or fails) when unreachable."""
+    configured = os.environ.get(PG_URL_ENV, "").strip()
+    url = configured or PG_DEFAULT_URL
+    try:
+        import psycopg
+
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=3)
+        conn.execute("SELECT 1")
+    except Exception as exc:  # ImportError, OperationalError, ...
+        from tondonate.db.postgres import redact
+
+        detail = " ".join(str(exc).split())  # one line
+        reason = f"PostgreSQL test server {redact(url)} unreachable: {type(exc).__name__}: {detail}"
+        if configured:
+            pytest.fail(f"{reason} ({PG_URL_ENV} is set, so this is an error)", pytrace=False)
+        pytest.skip(f"{reason} (set {PG_URL_ENV} to require it)")
+    yield conn, url
+    conn.close()
+
+
+def _schema_url(server_url: str, name: str) -> str:
+    # A test database needs no durability: not waiting for each commit's fsync halves the setup.
+    return with_search_path(server_url, name, "synchronous_commit=off")
+
+
+class MigratedSchemas:
+    """Fresh migrated schemas made ahead, and used ones dropped, by one background thread."""
+
+    AHEAD = 2
+
+    def __init__(self, server_url: str):
+        import psycopg
+
+        self.server_url = server_url
+        self._conn = psycopg.connect(server_url, autocommit=True)
+        self._conn.execute("SET lock_timeout = '10s'")  # a leaked transaction must not wedge the thread
+        self._ready: queue.Queue = queue.Queue(maxsize=self.AHEAD)
+        self._used: queue.Queue = queue.Queue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="pg-schemas", daemon=True)
+        self._thread.start()
+
+    def take(self, timeout: float = 120.0) -> tuple[str, str]:
+        """(name, url) of a fresh migrated schema; raises when one cannot be made."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                item = self._ready.get(timeout=0.2)
+            except queue.Empty:
+                if self._failure is not None:
+                    raise RuntimeError(f"cannot prepare a migrated PostgreSQL schema: {self._failure!r}") from self._failure
+                if time.monotonic() > deadline or not self._thread.is_alive():
+                    raise RuntimeError("no migrated PostgreSQL schema became ready in time") from None
+                continue
+            self._wake.set()
+            return item
+
+    def release(self, name: str) -> None:
+        self._used.put(name)
+        self._wake.set()
+
+    def _drop(self, name: str) -> None:
+        try:
+            self._conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        except Exception as exc:  # leave it behind rather than stop the suite
+            print(f"warning: could not drop test schema {name}: {exc}")
+
+    def _make(self) -> tuple[str, str]:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        self._conn.execute(f'CREATE SCHEMA "{name}"')
+        url = _schema_url(self.server_url, name)
+        migrate(url)
+        return name, url
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._drop(self._used.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            if self._failure is None and not self._ready.full():
+                try:
+                    self._ready.put(self._make())
+                except BaseException as exc:  # every test that wants a schema reports it
+                    self._failure = exc
+                continue
+            self._wake.wait(0.1)
+            self._wake.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(60)
+        while not self._ready.empty():
+            self._drop(self._ready.get_nowait()[0])
+        while not self._used.empty():
+            self._drop(self._used.get_nowait())
+        self._conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_schemas(pg_server):
+    schemas = MigratedSchemas(pg_server[1])
+    yield schemas
+    schemas.close()
+
 
 @pytest.fixture
-def db_url(tmp_path):
-    """URL of a fresh, migrated SQLite database file."""
-    url = f"sqlite:///{tmp_path / 'tondonate.db'}"
-    migrate(url)
-    return url
+def new_pg_url(pg_server):
+    """Factory: the URL of a fresh, empty PostgreSQL schema (not migrated), dropped after the test."""
+    conn, url = pg_server
+    schemas = []
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        conn.execute(f'CREATE SCHEMA "{name}"')
+        schemas.append(name)
+        return _schema_url(url, name)
+
+    yield make
+    for name in schemas:
+        conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture(params=DIALECTS)
+def dialect(request):
+    return request.param
+
+
+@pytest.fixture
+def db_url(dialect, request, tmp_path):
+    """URL of a fresh, migrated database of each dialect: a SQLite file, a PostgreSQL schema."""
+    if dialect == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tondonate.db'}"
+        migrate(url)
+        yield url
+        return
+    schemas = request.getfixturevalue("pg_schemas")
+    name, url = schemas.take()
+    yield url
+    schemas.release(name)
 
 
 @pytest.fixture
@@ -116,3 +304,63 @@ async def stack(aiohttp_client, make_config, botapi):
     app = create_app(make_config())
     client = await aiohttp_client(app)
     return Stack(client, botapi, app)
+
+
+# -- a small, real dataset (made through the ledger and users code) -------------------
+
+WEEK = 7 * 86_400
+DATASET_START = 1_718_000_000  # a Monday-ish moment in June 2024; weeks follow from week.timezone
+
+
+@pytest.fixture
+def make_dataset(settings):
+    """Factory: ``await make_dataset(db)`` fills ``db`` through the real code paths.
+
+    Users with referrals (1 refers 2 and 3, 2 refers 4, 7 refers 6; 5 is blocked), payments
+    credited by :class:`~tondonate.ledger.Ledger` over two weeks (one with an
+    invoice, the rest at the static rate), one refund, and a few rows in the
+    side tables.  Returns the ledger's settings snapshot.
+    """
+    from tondonate.ledger import IncomingPayment, Ledger
+    from tondonate.rates import RateProvider
+    from tondonate.settings import set_setting
+    from tondonate.users import Profile, ensure_user, set_blocked
+
+    async def make(db):
+        snapshot = settings()
+        t = DATASET_START
+        profiles = {i: Profile(i, username=f"user{i}", first_name=f"User {i}", language_code="en") for i in range(1, 8)}
+        await ensure_user(db, profiles[1], now=t)
+        await ensure_user(db, profiles[2], ref_code=1, now=t + 1)
+        await ensure_user(db, profiles[3], ref_code=1, now=t + 2)
+        await ensure_user(db, profiles[4], ref_code=2, now=t + 3)
+        await ensure_user(db, profiles[5], now=t + 4)
+        await ensure_user(db, profiles[7], now=t + 5)
+        await ensure_user(db, profiles[6], ref_code=7, now=t + 6)  # referred by a higher id
+        await set_blocked(db, 5, True)
+        await db.execute(
+            "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "inv-1", 2, 100, "place1", "1.5", t + 10,
+        )
+        ledger = Ledger(db, lambda: snapshot, RateProvider(db, lambda: snapshot), clock=lambda: t + 100)
+        payments = [
+            ("ch-1", 2, "inv-1", 100, t + 20),
+            ("ch-2", 3, None, 50, t + 30),
+            ("ch-3", 4, None, 25, t + 40),
+            ("ch-4", 1, None, 10, t + 50),
+            ("ch-5", 2, None, 7, t + WEEK + 60),
+            ("ch-6", 4, None, 3, t + WEEK + 70),
+            ("ch-7", 6, None, 11, t + WEEK + 80),
+        ]
+        for charge_id, tg_id, payload, stars, paid_at in payments:
+            result = await ledger.credit(
+                IncomingPayment(charge_id, tg_id, payload, stars, "XTR", paid_at, profiles[tg_id], raw={"n": stars})
+            )
+            assert result.status == "credited", result
+        assert await ledger.refund("ch-2", refunded_at=t + 200) == "refunded"
+        await set_setting(db, "tons.decimals", 3)
+        await db.execute("INSERT INTO rates (fetched_at, source, tons_per_star) VALUES ($1, $2, $3)", t, "static", "1")
+        await db.execute("INSERT INTO sync_state (name, value, updated_at) VALUES ($1, $2, $3)", "probe", "42", t)
+        return snapshot
+
+    return make

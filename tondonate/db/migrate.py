@@ -1,18 +1,30 @@
 """Schema migrations with yoyo, read from package data and applied under yoyo's lock.
 
+One set of migrations serves both dialects.  yoyo's lock (a row in
+``yoyo_lock``) makes concurrent starts safe: of two processes migrating a
+fresh database at once, one applies the migrations and the other waits, then
+finds nothing to do.
+
 yoyo is synchronous; the CLI and ``serve`` call these functions in a thread
-(``asyncio.to_thread``) so the event loop never blocks on them.
+(``asyncio.to_thread``) so the event loop never blocks on them.  Failures are
+:class:`DatabaseError`; a missing PostgreSQL driver (psycopg) is a one-line
+hint to install the ``postgres`` extra.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 from importlib import resources
 from pathlib import Path
 
+from yoyo import exceptions as yoyo_exceptions
 from yoyo import get_backend, read_migrations
 
-from . import dialect_of
+from . import DatabaseError, dialect_of
+
+INSTALL_HINT = "pip install 'tondonate[postgres]'"
 
 
 def migrations_source() -> str:
@@ -40,37 +52,74 @@ class MigrationState:
     applied: bool
 
 
+_cache_lock = threading.Lock()
+_cache: dict[tuple, object] = {}
+
+
+def _migrations():
+    """The parsed migrations, cached while the files are unchanged (parsing costs more than applying)."""
+    source = migrations_source()
+    folder = Path(source) if not source.startswith("package:") else None
+    signature = (
+        tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in folder.iterdir() if f.suffix == ".sql"))
+        if folder is not None
+        else ()
+    )
+    key = (source, signature)
+    with _cache_lock:
+        migrations = _cache.get(key)
+        if migrations is None:
+            migrations = read_migrations(source)
+            for migration in migrations:
+                migration.load()  # fully parsed before threads share it
+            _cache.clear()
+            _cache[key] = migrations
+    return migrations
+
+
+@contextlib.contextmanager
 def _backend(url: str):
+    """A yoyo backend for ``url``; driver and database failures become one-line DatabaseErrors."""
+    backend = None
     try:
-        return get_backend(yoyo_url(url))
-    except ImportError as exc:  # a missing driver gives a hint, not a traceback
-        raise RuntimeError(f"{exc}; for PostgreSQL run: pip install 'tondonate[postgres]'") from exc
+        try:
+            backend = get_backend(yoyo_url(url))
+        except ImportError as exc:  # a missing driver gives a hint, not a traceback
+            raise DatabaseError(f"PostgreSQL support is not installed ({exc}): {INSTALL_HINT}") from None
+        yield backend
+    except (*yoyo_exceptions.DatabaseErrors, yoyo_exceptions.LockTimeout) as exc:
+        message = str(exc).strip() or type(exc).__name__
+        raise DatabaseError(f"migrations on {_redact(url)} failed: {message}") from exc
+    finally:
+        if backend is not None:
+            _close(backend)
 
 
 def status(url: str) -> list[MigrationState]:
-    backend = _backend(url)
-    try:
-        migrations = read_migrations(migrations_source())
+    with _backend(url) as backend:
+        migrations = _migrations()
         applied = {m.id for m in migrations if backend.is_applied(m)}
         return [MigrationState(m.id, m.id in applied) for m in migrations]
-    finally:
-        _close(backend)
 
 
 def migrate(url: str) -> list[str]:
     """Apply pending migrations; returns the ids applied.  Safe to run from several processes at once."""
-    backend = _backend(url)
-    try:
-        migrations = read_migrations(migrations_source())
+    with _backend(url) as backend:
+        migrations = _migrations()
         with backend.lock():
             pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)
         return [m.id for m in pending]
-    finally:
-        _close(backend)
+
+
+def _redact(url: str) -> str:
+    from .postgres import redact
+
+    return redact(url)
 
 
 def _close(backend) -> None:
     conn = getattr(backend, "_connection", None)
     if conn is not None:
-        conn.close()
+        with contextlib.suppress(Exception):
+            conn.close()
