@@ -37,6 +37,7 @@ class UserInfo:
     photo_url: str | None
     is_blocked: bool
     referrer_id: int | None
+    language_code: str | None = None
 
 
 class Board:
@@ -108,6 +109,7 @@ class ReadModel:
         self.week = WeekBoards(Board(), Board(), 0.0)
         self._past: dict[str, WeekBoards] = {}
         self._watermark = 0
+        self._fresh: set[int] = set()  # users remember_user added that no poll has seen yet
         self._task: asyncio.Task | None = None
         self._rebuilding = asyncio.Lock()
         self.ready = asyncio.Event()
@@ -132,8 +134,8 @@ class ReadModel:
         async with self._rebuilding:
             started = self.clock()
             watermark = int(started) - OVERLAP_SECONDS
-            rows = await self.db.fetch("SELECT tg_id, username, first_name, photo_url, is_blocked, referrer_id FROM users")
-            users = {r[0]: UserInfo(r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows}
+            rows = await self.db.fetch(f"SELECT {_USER_COLUMNS} FROM users")
+            users = {r[0]: _user_info(r) for r in rows}
             listed = lambda tg_id: tg_id in users and not users[tg_id].is_blocked  # noqa: E731
             totals = await self.db.fetch("SELECT tg_id, tons, reached_at FROM user_totals")
             refs = await self.db.fetch("SELECT referrer_id, tons, reached_at, referrals_count FROM referrer_totals")
@@ -163,9 +165,8 @@ class ReadModel:
             self.week_key, self.week = week, await self._load_week(week)
             self.version += 1
         since = self._watermark
-        changed_users = await self.db.fetch(
-            "SELECT tg_id, username, first_name, photo_url, is_blocked, referrer_id FROM users WHERE updated_at >= $1", since
-        )
+        fresh, self._fresh = self._fresh, set()
+        changed_users = await self.db.fetch(f"SELECT {_USER_COLUMNS} FROM users WHERE updated_at >= $1", since)
         payers = await self.db.fetch(
             "SELECT tg_id FROM payments WHERE paid_at >= $1 UNION SELECT tg_id FROM payments WHERE refunded_at >= $1", since
         )
@@ -174,12 +175,15 @@ class ReadModel:
         referrers: set[int] = set()
         changed = False
         for r in changed_users:
-            old = self.users.get(r[0])
-            info = UserInfo(r[1], r[2], r[3], bool(r[4]), r[5])
+            # A user this process created (remember_user) is still news to the boards.
+            old = None if r[0] in fresh else self.users.get(r[0])
+            info = _user_info(r)
             if old == info:
                 continue
             changed = True
             self.users[r[0]] = info
+            if old is not None and old.is_blocked != info.is_blocked:
+                self._past.clear()  # past weeks are loaded filtered by who is listed
             if old is None or old.is_blocked != info.is_blocked:
                 touched.add(r[0])  # newly listed or delisted, as donor and as referrer
                 referrers.add(r[0])
@@ -236,7 +240,12 @@ class ReadModel:
         return moved
 
     def remember_user(self, tg_id: int, info: UserInfo) -> None:
-        """This process just created or refreshed a user: no need to wait for the poll."""
+        """This process just created or refreshed a user: no need to wait for the poll.
+
+        A user new to the model stays news for the next poll, which must still
+        count them for their referrer (and place them on the boards)."""
+        if tg_id not in self.users:
+            self._fresh.add(tg_id)
         self.users[tg_id] = info
         self.version += 1
 
@@ -272,6 +281,13 @@ class ReadModel:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+_USER_COLUMNS = "tg_id, username, first_name, photo_url, is_blocked, referrer_id, language_code"
+
+
+def _user_info(r) -> UserInfo:
+    return UserInfo(r[1], r[2], r[3], bool(r[4]), r[5], r[6])
 
 
 def _marks(n: int, start: int = 1) -> str:

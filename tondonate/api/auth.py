@@ -91,7 +91,11 @@ class InitDataValidator:
             raise unauthorized("initData lacks a valid user or auth_date", "malformed_init_data") from None
         if isinstance(tg_id, bool) or not isinstance(tg_id, int) or not 0 < tg_id < 2**63:
             raise unauthorized("initData user id is invalid", "malformed_init_data")
-        text = lambda key: user.get(key) if isinstance(user.get(key), str) else None  # noqa: E731
+        def text(key: str) -> str | None:
+            # NUL is valid JSON ("\u0000") but no PostgreSQL text can hold it; Telegram never sends it.
+            value = user.get(key)
+            return value.replace("\x00", "") if isinstance(value, str) else None
+
         profile = Profile(
             tg_id=tg_id,
             username=text("username"),

@@ -33,17 +33,29 @@ def settings_of(request: web.Request) -> Settings:
     return request.app[appkeys.SETTINGS].current
 
 
+def authenticate(request: web.Request) -> InitData:
+    """The caller's validated initData (401 otherwise); no database access."""
+    settings = settings_of(request)
+    return request.app[VALIDATOR].from_header(request.headers.get("Authorization"), settings["auth.max_age_seconds"])
+
+
+_REFRESHED = ("username", "first_name", "photo_url", "language_code")
+
+
+def _up_to_date(known: UserInfo, profile) -> bool:
+    """True when the initData says nothing new: a field it lacks keeps its stored value
+    (as :func:`ensure_user` does), so a user without a photo costs no DB access either."""
+    return all(getattr(profile, f) is None or getattr(profile, f) == getattr(known, f) for f in _REFRESHED)
+
+
 async def caller(request: web.Request, *, ref_code: int | None = None) -> Caller:
     """The validated caller, created on first sight (with the referral rule) and
     refreshed when the profile changed.  Known, unchanged users cost no DB access."""
-    settings = settings_of(request)
-    init = request.app[VALIDATOR].from_header(request.headers.get("Authorization"), settings["auth.max_age_seconds"])
+    init = authenticate(request)
     model = request.app[READ_MODEL]
     known = model.users.get(init.tg_id)
     profile = init.profile
-    if known is not None and (known.username, known.first_name, known.photo_url) == (
-        profile.username, profile.first_name, profile.photo_url,
-    ):
+    if known is not None and _up_to_date(known, profile):
         if known.is_blocked:
             raise forbidden_blocked()
         if ref_code is not None:  # an explicit attach by an existing user: let the rule refuse and log it
@@ -52,11 +64,13 @@ async def caller(request: web.Request, *, ref_code: int | None = None) -> Caller
         return Caller(init, known)
     ref = ref_code if ref_code is not None else parse_ref(init.start_param)
     result = await ensure_user(request.app[appkeys.DB], profile, ref)
-    info = UserInfo(profile.username, profile.first_name, profile.photo_url, result.is_blocked, result.referrer_id)
+    info = UserInfo(profile.username, profile.first_name, profile.photo_url, result.is_blocked, result.referrer_id,
+                    profile.language_code)
     if known is not None:  # keep fields the initData did not carry
         info = UserInfo(
             profile.username or known.username, profile.first_name or known.first_name,
             profile.photo_url or known.photo_url, known.is_blocked, known.referrer_id,
+            profile.language_code or known.language_code,
         )
     model.remember_user(init.tg_id, info)
     if info.is_blocked:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .. import __version__
+from .params import MAX_OFFSET
 
 TONS = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "description": "decimal string with tons.decimals digits", "examples": ["12.50"]}
 NULLABLE_STR = {"type": ["string", "null"]}
@@ -30,10 +31,11 @@ def _param(name: str, schema: dict, description: str) -> dict:
 
 PAGING = [
     _param("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "page size; default leaderboard.page_size"),
-    _param("offset", {"type": "integer", "minimum": 0}, "items to skip"),
+    _param("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}, "items to skip; past the end gives an empty page"),
 ]
 AUTH_ERRORS = {"400": _error("invalid parameter or body"), "401": _error("missing, malformed, wrong or expired initData"),
                "403": _error("the user is blocked")}
+BODY_TOO_LARGE = _error("the body is larger than the server accepts (64 KiB)")
 
 
 def _page(item_props: dict, me_props: dict, extra: dict | None = None) -> dict:
@@ -107,7 +109,7 @@ def openapi_document() -> dict:
                     "200": {"description": "OK", "content": {"application/json": {"schema": _obj({
                         "invoice_id": {"type": "string"}, "invoice_link": {"type": "string"},
                         "stars_amount": {"type": "integer"}, "tons_amount": TONS})}}},
-                    **AUTH_ERRORS,
+                    **AUTH_ERRORS, "413": BODY_TOO_LARGE,
                     "429": {**_error("too many invoices"), "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
                     "502": _error("Telegram did not create the invoice"),
                 },
@@ -120,7 +122,7 @@ def openapi_document() -> dict:
                 "responses": {
                     "200": {"description": "attached", "content": {"application/json": {"schema": _obj(
                         {"attached": {"const": True}, "referrer_id": {"type": "integer"}})}}},
-                    **AUTH_ERRORS, "404": _error("unknown referrer"), "409": _error("the user already existed"),
+                    **AUTH_ERRORS, "413": BODY_TOO_LARGE, "404": _error("unknown referrer"), "409": _error("the user already existed"),
                 },
             }},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -9,7 +10,8 @@ from aiohttp import web
 
 from ..errors import bad_request
 
-MAX_OFFSET = 10_000_000
+MAX_OFFSET = 2**53 - 1  # the largest integer every JSON client reads exactly
+_INTEGER = re.compile(r"-?[0-9]{1,16}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
 
 
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -19,10 +21,7 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
     if len(values) > 1:
         raise bad_request(f"{name} is given more than once", "invalid_parameter")
     text = values[0].strip()
-    if not text or not (text.isdigit() or (text[0] == "-" and text[1:].isdigit())) or len(text) > 12:
-        raise bad_request(f"{name} must be an integer from {low} to {high}", "invalid_parameter")
-    value = int(text)
-    if not low <= value <= high:
+    if not _INTEGER.fullmatch(text) or not low <= (value := int(text)) <= high:
         raise bad_request(f"{name} must be an integer from {low} to {high}", "invalid_parameter")
     return value
 

@@ -4,6 +4,7 @@ read model; only invoice creation and first visits write."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 import orjson
 from aiohttp import web
@@ -14,7 +15,7 @@ from ..ledger import PRESET_IDS, InvoiceError
 from ..money import format_tons, to_nano
 from ..readmodel import Board
 from ..weeks import parse_week_key, week_bounds
-from .context import PAGE_CACHE, READ_MODEL, caller, settings_of
+from .context import PAGE_CACHE, READ_MODEL, authenticate, caller, settings_of
 from .params import json_object, optional_int, paging, query_choice
 
 log = logging.getLogger(__name__)
@@ -38,16 +39,17 @@ def _profile(model, tg_id: int) -> dict:
     return {"tg_id": tg_id, "username": info.username, "first_name": info.first_name, "photo_url": info.photo_url}
 
 
-def _cached_items(request: web.Request, key: tuple, build) -> bytes:
-    """Serialized items of one page, rebuilt only when the read model changed."""
+def _cached_items(request: web.Request, key: tuple, board: Board, build) -> bytes:
+    """Serialized items of one page, rebuilt only when the read model or the board changed
+    (a past week's board is reloaded aside, without bumping the model's version)."""
     model, cache = request.app[READ_MODEL], request.app[PAGE_CACHE]
     hit = cache.get(key)
-    if hit is not None and hit[0] == model.version:
-        return hit[1]
+    if hit is not None and hit[0] == model.version and hit[1] is board and hit[2] == board.version:
+        return hit[3]
     body = orjson.dumps(build())
     if len(cache) >= PAGE_CACHE_SIZE:
         cache.clear()
-    cache[key] = (model.version, body)
+    cache[key] = (model.version, board, board.version, body)
     return body
 
 
@@ -71,24 +73,35 @@ async def all_time(request: web.Request) -> web.Response:
     limit, offset = paging(request, settings["leaderboard.page_size"])
     model, decimals = request.app[READ_MODEL], settings.tons_decimals
     board = model.all_time
-    items = _cached_items(request, ("all", offset, limit, decimals),
+    items = _cached_items(request, ("all", offset, limit, decimals), board,
                           lambda: _user_items(model, board, offset, limit, "tons_total", decimals))
     rank = board.rank(me.tg_id)
     mine = None if rank is None else {"rank": rank, "tons_total": format_tons(board.tons(me.tg_id), decimals)}
     return _page_response(items, limit, offset, len(board), {"me": mine})
 
 
-def _week_param(request: web.Request, model) -> str:
+def _iso(moment: datetime) -> str:
+    """ISO 8601 with an offset of whole minutes: before standard time a zone's local mean
+    time has offsets such as +00:53:28, which ISO 8601 cannot write; give UTC then."""
+    offset = moment.utcoffset()
+    if offset is not None and offset.seconds % 60:
+        moment = moment.astimezone(timezone.utc)
+    return moment.isoformat()
+
+
+def _week_param(request: web.Request, model, tz) -> tuple[str, datetime, datetime]:
+    """The asked (or current) week and its bounds; 400 for a malformed week or one
+    whose bounds fall outside the datetime range (0001-W01, 9999-W52)."""
     values = request.query.getall("week_key", [])
-    if not values or values == [""]:
-        return model.week_key
     if len(values) > 1:
         raise bad_request("week_key is given more than once", "invalid_week_key")
+    key = model.week_key if not values or values == [""] else values[0]
     try:
-        parse_week_key(values[0])
+        parse_week_key(key)
+        start, end = week_bounds(key, tz)
     except ValueError as exc:
         raise bad_request(f"week_key must look like 2026-W48: {exc}", "invalid_week_key") from None
-    return values[0]
+    return key, start, end
 
 
 @routes.get("/api/leaderboard/week")
@@ -96,17 +109,16 @@ async def week(request: web.Request) -> web.Response:
     me = await caller(request)
     settings = settings_of(request)
     model = request.app[READ_MODEL]
-    week_key = _week_param(request, model)
+    week_key, start, end = _week_param(request, model, settings.timezone)
     limit, offset = paging(request, settings["leaderboard.page_size"])
     decimals = settings.tons_decimals
     board = (await model.week_boards(week_key)).users
-    items = _cached_items(request, ("week", week_key, offset, limit, decimals),
+    items = _cached_items(request, ("week", week_key, offset, limit, decimals), board,
                           lambda: _user_items(model, board, offset, limit, "tons_week", decimals))
-    start, end = week_bounds(week_key, settings.timezone)
     rank = board.rank(me.tg_id)
     mine = None if rank is None else {"rank": rank, "tons_week": format_tons(board.tons(me.tg_id), decimals)}
     return _page_response(items, limit, offset, len(board), {
-        "week_key": week_key, "week_start": start.isoformat(), "week_end": end.isoformat(), "me": mine,
+        "week_key": week_key, "week_start": _iso(start), "week_end": _iso(end), "me": mine,
     })
 
 
@@ -126,7 +138,7 @@ async def referrals(request: web.Request) -> web.Response:
     period = query_choice(request, "period", "all", ("all", "week"))
     model, decimals = request.app[READ_MODEL], settings.tons_decimals
     board = model.referrers if period == "all" else model.week.referrers
-    items = _cached_items(request, ("ref", period, offset, limit, decimals), lambda: [
+    items = _cached_items(request, ("ref", period, offset, limit, decimals), board, lambda: [
         {"rank": rank, **_profile(model, ref), **_referrer_stats(model, ref, decimals)}
         for rank, ref, _tons in board.page(offset, limit)
     ])
@@ -164,7 +176,7 @@ async def config(request: web.Request) -> web.Response:
         "presets": [{"id": pid, "stars": stars} for pid, stars in zip(PRESET_IDS, settings.presets)],
         "min_stars": settings["donations.min_stars"],
         "max_stars": settings["donations.max_stars"],
-        "tons_per_star": str(rate),
+        "tons_per_star": format(rate, "f"),  # plain notation, never "1E+1"
         "tons_decimals": settings.tons_decimals,
         "tons_rounding": settings.tons_rounding,
         "bot_username": bot_user.username if bot_user else None,
@@ -218,6 +230,7 @@ _ATTACH_REFUSALS = {
 
 @routes.post("/api/referral/attach")
 async def referral_attach(request: web.Request) -> web.Response:
+    authenticate(request)  # 401 before any complaint about the body
     body = await json_object(request)
     referrer_id = optional_int(body, "referrer_id")
     if referrer_id is None or not 0 < referrer_id < 2**63:
