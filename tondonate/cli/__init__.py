@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .config_cmd import config_group
 from .db_cmd import db_group
+from .demo_cmd import demo_cmd
 from .dev_cmd import dev_group
 from .options import pass_state, setup_logging
 from .payments_cmd import payments_group
@@ -36,6 +37,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     setup_logging(verbose)
 
 
+cli.add_command(demo_cmd)
 cli.add_command(serve_cmd)
 cli.add_command(db_group)
 cli.add_command(config_group)

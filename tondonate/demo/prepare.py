@@ -1,0 +1,80 @@
+"""Migrate the demo database and seed it when it has no users.
+
+``tondonate demo`` runs this as a child process (``python -m
+tondonate.demo.prepare URL USERS SEED``) so that it overlaps, on another core,
+the parent's import of the bot framework; the child prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+DONATIONS_PER_USER = 8  # seeded donations per demo user...
+SEED_WEEKS = 8  # ...spread over this many past weeks
+
+
+async def prepare_database(url: str, users: int, random_seed: int = 1) -> tuple[int, int]:
+    """Migrate, then seed when the database has no users; returns (users now, users seeded)."""
+    from ..db import open_database
+    from ..db.migrate import migrate
+
+    await asyncio.to_thread(migrate, url)
+    db = open_database(url)
+    await db.start()
+    try:
+        seeded = 0
+        if users and not await db.fetchval("SELECT count(*) FROM users"):
+            from ..rates import RateProvider
+            from ..seed import SeedPlan, seed
+            from ..settings import load_settings
+
+            settings = await load_settings(db, {})
+            rates = RateProvider(db, lambda: settings)
+            await rates.start()
+            try:
+                rate = await rates.get_rate()
+            finally:
+                await rates.stop()
+            plan = SeedPlan(users, users * DONATIONS_PER_USER, SEED_WEEKS, seed=random_seed)
+            report = await seed(db, settings, rate, plan)
+            log.info("seeded %d users and %d donations in %.2f s", report.users, report.donations, report.seconds)
+            seeded = report.users
+        total = int(await db.fetchval("SELECT count(*) FROM users"))
+    finally:
+        await db.stop()
+    return total, seeded
+
+
+async def start_prepare(url: str, users: int, random_seed: int) -> asyncio.subprocess.Process:
+    """Start :func:`prepare_database` in a child process (its own session: a Ctrl-C
+    meant for the demo lets it finish its transaction instead of killing it)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", __name__, url, str(users), str(random_seed),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+    )
+
+
+async def finish_prepare(process: asyncio.subprocess.Process) -> tuple[int, int]:
+    from .runner import DemoError
+
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise DemoError(f"preparing the demo database failed: {lines[-1] if lines else f'exit {process.returncode}'}")
+    answer = json.loads(out.decode().strip().splitlines()[-1])
+    return answer["users"], answer["seeded"]
+
+
+def main(argv: list[str]) -> None:
+    url, users, random_seed = argv[0], int(argv[1]), int(argv[2])
+    total, seeded = asyncio.run(prepare_database(url, users, random_seed))
+    print(json.dumps({"users": total, "seeded": seeded}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
