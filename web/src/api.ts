@@ -16,6 +16,8 @@ export interface Config {
   max_stars: number;
   tons_per_star: Tons;
   tons_decimals: number;
+  /** down | half_up | half_even | up: how the server rounds tons (tonsForStars must agree). */
+  tons_rounding: string;
   bot_username: string | null;
   week_key: string;
 }
@@ -37,7 +39,8 @@ export interface Me extends Person {
   referrals_tons_week: Tons;
   rank_referrals: number | null;
   referrer_id: number | null;
-  referral_link: string;
+  /** null while the server does not know the bot's username (getMe failed). */
+  referral_link: string | null;
   week_key: string;
 }
 

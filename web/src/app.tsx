@@ -57,11 +57,15 @@ export function App() {
     void loadMe();
   }, []);
 
-  // First visit of a tab loads it; later visits refresh silently.
+  // First visit of a tab loads it; later visits refresh it silently, and /me with it
+  // (the invite card's counts and the dock must agree with the refreshed board).
   useEffect(() => {
     const b = boards[tab];
     if (b.status === 'idle') void load(tab);
-    else if (b.status === 'ready') void load(tab, true);
+    else if (b.status === 'ready') {
+      void load(tab, true);
+      void loadMe();
+    }
   }, [tab]);
 
   // Keep the list clear of the fixed dock, whatever its height.
@@ -173,6 +177,7 @@ export function App() {
           config={config}
           configError={configError}
           onRetryConfig={loadConfig}
+          onRefreshConfig={loadConfig}
           onClose={() => setModal(false)}
           onPaid={onPaid}
         />

@@ -1,4 +1,4 @@
-// Exact decimal helpers (tons are decimal strings) and date formatting.
+// Exact decimal helpers (tons are decimal strings; rounding as the server's) and date formatting.
 import type { Lang } from './i18n';
 
 interface Dec {
@@ -25,19 +25,38 @@ export function decGreater(a: string, b: string): boolean {
   return x.int * pow10(s - x.scale) > y.int * pow10(s - y.scale);
 }
 
-/** stars * tonsPerStar, rounded down to `decimals` places, as a decimal string. */
-export function tonsForStars(stars: number, tonsPerStar: string, decimals: number): string {
+/**
+ * stars * tonsPerStar, rounded to `decimals` places as the server rounds it
+ * (`tons.rounding`: down | half_up | half_even | up, symmetric around zero), as a decimal string.
+ */
+export function tonsForStars(stars: number, tonsPerStar: string, decimals: number, rounding: string = 'down'): string {
   const rate = parseDec(tonsPerStar);
   if (!rate || !Number.isFinite(stars)) return '';
   const d = Math.max(0, Math.floor(decimals));
   let v = BigInt(Math.trunc(stars)) * rate.int; // scale = rate.scale
-  if (rate.scale > d) v = v / pow10(rate.scale - d); // BigInt division truncates (floor for v >= 0)
-  else v = v * pow10(d - rate.scale);
   const neg = v < 0n;
-  const digits = (neg ? -v : v).toString().padStart(d + 1, '0');
+  if (neg) v = -v;
+  if (rate.scale > d) {
+    const div = pow10(rate.scale - d);
+    const rest = v % div;
+    v = v / div; // truncates: "down"
+    const twice = rest * 2n;
+    if (
+      (rounding === 'up' && rest > 0n) ||
+      (rounding === 'half_up' && twice >= div) ||
+      (rounding === 'half_even' && (twice > div || (twice === div && v % 2n === 1n)))
+    )
+      v += 1n;
+  } else v = v * pow10(d - rate.scale);
+  const digits = v.toString().padStart(d + 1, '0');
   const ip = digits.slice(0, digits.length - d);
   const fp = digits.slice(digits.length - d);
-  return (neg ? '-' : '') + ip + (d ? '.' + fp : '');
+  return (neg && v > 0n ? '-' : '') + ip + (d ? '.' + fp : '');
+}
+
+/** A decimal string without trailing fractional zeros ("1.50" -> "1.5", "2.00" -> "2"). */
+export function trimZeros(value: string): string {
+  return value.includes('.') ? value.replace(/0+$/, '').replace(/\.$/, '') : value;
 }
 
 /** "12345.50" -> "12 345,50" (ru) / "12,345.50" (en). Keeps the server's digits. */

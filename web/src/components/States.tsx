@@ -2,15 +2,24 @@ import type { ApiError } from '../api';
 import { t } from '../i18n';
 import { AlertIcon } from './icons';
 
-export function errorText(e: ApiError | null): string {
+// Server error codes whose meaning the user needs in their own words (the server's
+// `message` is English prose for developers, never shown as is).
+const AMOUNT_CODES = new Set(['amount_out_of_range', 'invalid_amount', 'missing_amount', 'invalid_preset', 'preset_mismatch']);
+
+/** What to tell the user about a failed request; `topup` for create-invoice. */
+export function errorText(e: ApiError | null, context: 'board' | 'topup' = 'board'): string {
   if (!e) return t('errorGeneric');
   if (e.status === 0) return t('errorNetwork');
+  if (e.code === 'user_blocked') return t(context === 'topup' ? 'topupBlocked' : 'errorBlocked');
   if (e.status === 401 || e.status === 403) return t('errorAuth');
-  if (e.status === 429) return t('tooManyNoTime');
-  if (e.status >= 500) return t('errorGeneric');
-  // other 4xx: the server's own human-readable message (e.g. a bad amount)
-  return e.message || t('errorGeneric');
+  if (e.status === 429) return e.retryAfter ? t('tooMany', { sec: e.retryAfter }) : t('tooManyNoTime');
+  if (e.code === 'telegram_unavailable') return t('telegramUnavailable');
+  if (AMOUNT_CODES.has(e.code)) return t('amountChanged');
+  return t('errorGeneric');
 }
+
+/** The top-up limits the page knows may be stale (the server refused the amount). */
+export const isAmountError = (e: ApiError | null) => !!e && AMOUNT_CODES.has(e.code);
 
 export function SkeletonRows({ count = 8 }: { count?: number }) {
   return (

@@ -1,10 +1,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, type Config, type Me } from '../api';
-import { formatInt, formatTons, tonsForStars } from '../format';
+import { formatInt, formatTons, tonsForStars, trimZeros } from '../format';
 import { lang, t, tonsUnit, type Key } from '../i18n';
 import { tg } from '../telegram';
 import { CheckIcon, CloseIcon, StarIcon } from './icons';
-import { errorText } from './States';
+import { errorText, isAmountError } from './States';
 
 type Phase =
   | { kind: 'choose' }
@@ -18,6 +18,8 @@ interface Props {
   config: Config | null;
   configError: ApiError | null;
   onRetryConfig: () => void;
+  /** Reloads /api/config in the background (the server refused an amount). */
+  onRefreshConfig: () => void;
   onClose: () => void;
   /** Payment reported paid: poll until the server has credited it (resolves with fresh /me or null). */
   onPaid: () => Promise<Me | null>;
@@ -37,7 +39,7 @@ function validate(raw: string, cfg: Config): { stars: number | null; error: stri
   return { stars: n, error: null };
 }
 
-export function TopUpModal({ config, configError, onRetryConfig, onClose, onPaid }: Props) {
+export function TopUpModal({ config, configError, onRetryConfig, onRefreshConfig, onClose, onPaid }: Props) {
   const [phase, setPhase] = useState<Phase>({ kind: 'choose' });
   const [notice, setNotice] = useState<Notice>(null);
   const [custom, setCustom] = useState('');
@@ -80,9 +82,9 @@ export function TopUpModal({ config, configError, onRetryConfig, onClose, onPaid
       tons = inv.tons_amount;
     } catch (e) {
       const err = e instanceof ApiError ? e : null;
-      let text = errorText(err);
-      if (err?.status === 429) text = err.retryAfter ? t('tooMany', { sec: err.retryAfter }) : t('tooManyNoTime');
+      const text = errorText(err, 'topup');
       tg.haptic.notify('error');
+      if (isAmountError(err)) onRefreshConfig(); // presets or limits changed since the page loaded
       if (alive.current) {
         setNotice({ kind: 'error', text });
         setPhase({ kind: 'choose' });
@@ -126,7 +128,7 @@ export function TopUpModal({ config, configError, onRetryConfig, onClose, onPaid
   }
 
   const v = config ? validate(custom, config) : { stars: null, error: null };
-  const customTons = config && v.stars ? tonsForStars(v.stars, config.tons_per_star, config.tons_decimals) : '';
+  const customTons = config && v.stars ? tonsForStars(v.stars, config.tons_per_star, config.tons_decimals, config.tons_rounding) : '';
 
   let body;
   if (phase.kind === 'thanks') {
@@ -174,10 +176,11 @@ export function TopUpModal({ config, configError, onRetryConfig, onClose, onPaid
       </div>
     );
   } else {
-    const rateTons = tonsForStars(1, config.tons_per_star, Math.max(config.tons_decimals, 2));
+    // The rate itself, not a rounded credit: "1 ⭐ = 0,0125 тона" even at 2 decimals.
+    const rateTons = trimZeros(tonsForStars(1, config.tons_per_star, Math.max(config.tons_decimals, 4)));
     body = (
       <>
-        <div class="rate">{t('rate', { tons: withUnit(rateTons.replace(/(\.\d*?[1-9])0+$|\.0+$/, '$1')) })}</div>
+        <div class="rate">{t('rate', { tons: withUnit(rateTons) })}</div>
         {busy && (
           <div class="notice info" role="status" data-testid="topup-status">
             {phase.kind === 'creating' ? t('creating') : t('awaiting')}
@@ -190,7 +193,7 @@ export function TopUpModal({ config, configError, onRetryConfig, onClose, onPaid
         )}
         <div class="presets">
           {config.presets.map((p, i) => {
-            const tons = tonsForStars(p.stars, config.tons_per_star, config.tons_decimals);
+            const tons = tonsForStars(p.stars, config.tons_per_star, config.tons_decimals, config.tons_rounding);
             const key = p.id;
             const isBusy = busy && (phase as { key: string }).key === key;
             return (
