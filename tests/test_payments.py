@@ -240,14 +240,19 @@ async def test_two_processes_crediting_the_same_payment_credit_it_once(db_url):
             await rates[-1].start()
         ledgers = [Ledger(db, lambda: settings, rate) for db, rate in zip(dbs, rates)]
         profile = Profile(500, first_name="Racer")
-        for n in range(5):
-            payment = IncomingPayment(f"race-{n}", 500, None, 10, "XTR", int(time.time()), profile)
+        payments = [IncomingPayment(f"race-{n}", 500, None, 10, "XTR", int(time.time()), profile) for n in range(25)]
+        for payment in payments[:5]:  # one at a time: each ledger credits it in a transaction of its own
             results = await asyncio.gather(*(ledger.credit(payment) for ledger in ledgers))
             assert sorted(r.status for r in results) == ["credited", "duplicate"]
+        # 20 at once, twice over in each ledger: each credits them in group transactions that race the other's
+        results = await asyncio.gather(*(ledger.credit(p) for p in payments[5:] * 2 for ledger in ledgers))
+        for payment in payments[5:]:
+            statuses = sorted(r.status for r in results if r.charge_id == payment.charge_id)
+            assert statuses == ["credited", "duplicate", "duplicate", "duplicate"], payment.charge_id
         db = dbs[0]
-        assert await count(db, "donations") == 5
-        assert await count(db, "payments", "status = 'paid'") == 5
-        assert await user_total(db, 500) == {"tons": 100 * NANO, "stars": 50, "donations": 5}
+        assert await count(db, "donations") == 25
+        assert await count(db, "payments", "status = 'paid'") == 25
+        assert await user_total(db, 500) == {"tons": 500 * NANO, "stars": 250, "donations": 25}
     finally:
         for rate in rates:
             await rate.stop()

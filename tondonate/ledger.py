@@ -71,6 +71,57 @@ _ADD_REFERRER_WEEK = (
 )
 
 
+# The same credit for many payments in one transaction (group commit).  There is
+# no guard step to stop a batch that holds other payments' credits, so every
+# statement of a payment's credit is conditioned on that payment still being
+# 'created', and the flip to 'paid' comes last: within the transaction either all
+# of them apply or none does, and the flip's row count says which.  Against a
+# concurrent writer (another process, PostgreSQL's READ COMMITTED), the donation's
+# primary key decides: the loser waits for the winner's commit, skips the donation
+# (ON CONFLICT DO NOTHING) and its next statements, with a fresh snapshot, see
+# 'paid' and skip too.
+_IF_CREATED = "EXISTS (SELECT 1 FROM payments WHERE telegram_payment_charge_id = $1 AND status = 'created')"
+# $1 charge_id, $2 tg_id, $3 stars, $4 tons_nano, $5 paid_at, $6 week_key
+_GROUP_DONATION = (
+    "INSERT INTO donations (charge_id, tg_id, referrer_id, stars_amount, tons_amount, created_at, week_key) "
+    f"SELECT $1, $2, (SELECT referrer_id FROM users WHERE tg_id = $2), $3, $4, $5, $6 WHERE {_IF_CREATED} "
+    "ON CONFLICT (charge_id) DO NOTHING"
+)
+# $1 charge_id, $2 tg_id, $3 tons_nano, $4 stars, $5 paid_at
+_GROUP_USER_TOTAL = (
+    f"INSERT INTO user_totals (tg_id, tons, stars, donations, reached_at) SELECT $2, $3, $4, 1, $5 WHERE {_IF_CREATED} "
+    + _ADD_USER_TOTAL[_ADD_USER_TOTAL.index("ON CONFLICT"):]
+)
+# $1 charge_id, $2 tg_id, $3 tons_nano, $4 stars, $5 paid_at, $6 week_key
+_GROUP_USER_WEEK = (
+    "INSERT INTO user_week_totals (week_key, tg_id, tons, stars, donations, reached_at) "
+    f"SELECT $6, $2, $3, $4, 1, $5 WHERE {_IF_CREATED} "
+    + _ADD_USER_WEEK[_ADD_USER_WEEK.index("ON CONFLICT"):]
+)
+# $1 charge_id, $2 tg_id, $3 tons_nano, $4 paid_at
+_GROUP_REFERRER_TOTAL = (
+    "INSERT INTO referrer_totals (referrer_id, referrals_count, tons, reached_at) SELECT referrer_id, 0, $3, $4 "
+    f"FROM users WHERE tg_id = $2 AND referrer_id IS NOT NULL AND {_IF_CREATED} "
+    + _ADD_REFERRER_TOTAL[_ADD_REFERRER_TOTAL.index("ON CONFLICT"):]
+)
+# $1 charge_id, $2 tg_id, $3 tons_nano, $4 paid_at, $5 week_key
+_GROUP_REFERRER_WEEK = (
+    "INSERT INTO referrer_week_totals (week_key, referrer_id, tons, reached_at) SELECT $5, referrer_id, $3, $4 "
+    f"FROM users WHERE tg_id = $2 AND referrer_id IS NOT NULL AND {_IF_CREATED} "
+    + _ADD_REFERRER_WEEK[_ADD_REFERRER_WEEK.index("ON CONFLICT"):]
+)
+GROUP_MAX = 200  # payments per group transaction
+
+
+@dataclasses.dataclass
+class _Queued:
+    payment: "IncomingPayment"
+    rate: Decimal
+    tons_nano: int
+    week: str
+    done: asyncio.Future
+
+
 class InvoiceError(ValueError):
     """A client asked for an invoice we will not issue; ``code`` is the API error code."""
 
@@ -105,6 +156,11 @@ class IncomingPayment:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Flip:
+    completed: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class CreditResult:
     status: str  # credited | duplicate | deferred
     charge_id: str
@@ -119,6 +175,8 @@ class Ledger:
         self.clock = clock
         self._pending: dict[str, IncomingPayment] = {}  # payments the DB could not even record yet
         self._retry_task: asyncio.Task | None = None
+        self._queue: list[_Queued] = []  # credits waiting for the next group transaction
+        self._committer: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ invoices
     def check_amount(self, stars: Any, preset_id: Any, settings: Settings) -> tuple[int, str | None]:
@@ -253,19 +311,79 @@ class Ledger:
 
     async def credit(self, payment: IncomingPayment) -> CreditResult:
         """Credit a successful payment exactly once.  Never raises for a DB failure:
-        the payment is kept (in the DB as ``created``, or in memory) and retried."""
+        the payment is kept (in the DB as ``created``, or in memory) and retried.
+
+        Credits arriving together (a getUpdates batch is handled as concurrent
+        tasks) share one transaction: one commit, one fsync for the group."""
         settings = self.get_settings()
-        now = int(self.clock())
         try:
             rate, tons_nano = await self._price(payment, settings)
             week = week_key(payment.paid_at, settings.timezone)
-            result = await self.db.write_steps(
-                self.record_steps(payment, rate, tons_nano, now)
-                + self.credit_steps(payment.charge_id, payment.tg_id, payment.stars, tons_nano, payment.paid_at, week, now)
-            )
         except Exception as exc:
             return await self._defer(payment, exc)
-        return self._report(result, payment.charge_id, payment.tg_id, payment.stars, tons_nano, week)
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(payment, rate, tons_nano, week, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_groups(), name="ledger-group-commit")
+        # shield: a cancelled caller (shutdown) does not cancel a credit already on its way
+        return await asyncio.shield(done)
+
+    async def _credit_one(self, q: _Queued) -> CreditResult:
+        """One payment in a transaction of its own, with the guard step."""
+        p, now = q.payment, int(self.clock())
+        try:
+            result = await self.db.write_steps(
+                self.record_steps(p, q.rate, q.tons_nano, now)
+                + self.credit_steps(p.charge_id, p.tg_id, p.stars, q.tons_nano, p.paid_at, q.week, now)
+            )
+        except Exception as exc:
+            return await self._defer(p, exc)
+        return self._report(result, p.charge_id, p.tg_id, p.stars, q.tons_nano, q.week)
+
+    @staticmethod
+    def group_credit_steps(p: IncomingPayment, rate: Decimal, tons_nano: int, week: str, now: int) -> list[Step]:
+        """Record and credit ``p`` with no guard step (see _IF_CREATED); the last step is the flip."""
+        c, t, stars, at = p.charge_id, p.tg_id, p.stars, p.paid_at
+        return Ledger.record_steps(p, rate, tons_nano, now) + [
+            Step(_GROUP_DONATION, (c, t, stars, tons_nano, at, week)),
+            Step(_GROUP_USER_TOTAL, (c, t, tons_nano, stars, at)),
+            Step(_GROUP_USER_WEEK, (c, t, tons_nano, stars, at, week)),
+            Step(_GROUP_REFERRER_TOTAL, (c, t, tons_nano, at)),
+            Step(_GROUP_REFERRER_WEEK, (c, t, tons_nano, at, week)),
+            Step(_FLIP_PAID, (c, now)),
+        ]
+
+    async def _commit_groups(self) -> None:
+        """Drain the queue: each round, everything queued so far in one transaction.
+        While one commits, the next group gathers; a lone payment commits at once."""
+        while self._queue:
+            group, self._queue = self._queue[:GROUP_MAX], self._queue[GROUP_MAX:]
+            if len(group) == 1:
+                results = [await self._credit_one(group[0])]
+            else:
+                results = await self._credit_group(group)
+            for q, result in zip(group, results):
+                if not q.done.done():
+                    q.done.set_result(result)
+
+    async def _credit_group(self, group: list[_Queued]) -> list[CreditResult]:
+        now = int(self.clock())
+        steps: list[Step] = []
+        for q in group:
+            steps += self.group_credit_steps(q.payment, q.rate, q.tons_nano, q.week, now)
+        try:
+            result = await self.db.write_steps(steps)
+        except Exception as exc:
+            # One bad payment must not hold back the others: each on its own, as usual.
+            log.warning("crediting %d payments together failed (%s); crediting them one by one", len(group), exc)
+            return [await self._credit_one(q) for q in group]
+        per = len(steps) // len(group)
+        results = []
+        for i, q in enumerate(group):
+            p = q.payment
+            flipped = result.counts[(i + 1) * per - 1] > 0
+            results.append(self._report(_Flip(flipped), p.charge_id, p.tg_id, p.stars, q.tons_nano, q.week))
+        return results
 
     def _report(self, result, charge_id: str, tg_id: int, stars: int, tons_nano: int, week: str) -> CreditResult:
         if result.completed:
@@ -328,6 +446,9 @@ class Ledger:
             delay = min(delay * 2, max_delay)
 
     async def stop(self) -> None:
+        if self._committer and not self._committer.done():
+            with contextlib.suppress(Exception):
+                await self._committer  # credits already queued are written, not dropped
         if self._retry_task:
             self._retry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
