@@ -6,9 +6,9 @@ runs twice: ``[sqlite]`` and ``[postgresql]``.  The PostgreSQL server is
 each test gets a fresh schema of its own (``CREATE SCHEMA t_<random>``, selected
 through ``?options=-csearch_path%3D<schema>`` in the URL, which asyncpg, psycopg
 and yoyo all honour), migrated by the real migrations and dropped afterwards.
-Creating, migrating and dropping schemas costs PostgreSQL a few tenths of a
-second each, so a background thread prepares the next couple of migrated
-schemas and drops used ones while other tests run.
+Creating, migrating and dropping schemas costs a few tenths of a second each,
+so worker processes prepare the next few migrated schemas and drop used ones
+while tests run (``pg_schemas.py``).
 
 Unreachable server: with ``TONDONATE_TEST_PG_URL`` unset the PostgreSQL cases
 skip (saying why); with it set (CI) they fail.  ``-m "not postgresql"``
@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
-import threading
-import time
-import uuid
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from pg_schemas import SchemaMaker, new_schema_name, schema_url, with_search_path  # noqa: F401  (with_search_path: for test modules)
 from tondonate.db import open_database
 from tondonate.db.migrate import migrate
 from tondonate.settings import build_settings
@@ -43,20 +39,6 @@ DIALECTS = [
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgresql: runs against the PostgreSQL test server")
-
-
-def with_search_path(url: str, schema: str, *settings: str) -> str:
-    """``url`` whose connections use ``schema`` (libpq ``options``, honoured by asyncpg, psycopg and yoyo).
-
-    ``settings`` are more ``name=value`` server settings for every connection.
-    """
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "options"]
-    options = [v for k, v in parse_qsl(parts.query) if k == "options"]
-    options += [f"-c{s}" for s in (f"search_path={schema}", *settings)]
-    query.append(("options", " ".join(options)))
-    # %20, not '+', between options: libpq does not read '+' as a space.
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 @pytest.fixture(scope="session")
@@ -81,94 +63,12 @@ def pg_server():
     conn.close()
 
 
-def _schema_url(server_url: str, name: str) -> str:
-    # A test database needs no durability: not waiting for each commit's fsync halves the setup.
-    return with_search_path(server_url, name, "synchronous_commit=off")
-
-
-class MigratedSchemas:
-    """Fresh migrated schemas made ahead, and used ones dropped, by one background thread."""
-
-    AHEAD = 2
-
-    def __init__(self, server_url: str):
-        import psycopg
-
-        self.server_url = server_url
-        self._conn = psycopg.connect(server_url, autocommit=True)
-        self._conn.execute("SET lock_timeout = '10s'")  # a leaked transaction must not wedge the thread
-        self._ready: queue.Queue = queue.Queue(maxsize=self.AHEAD)
-        self._used: queue.Queue = queue.Queue()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="pg-schemas", daemon=True)
-        self._thread.start()
-
-    def take(self, timeout: float = 120.0) -> tuple[str, str]:
-        """(name, url) of a fresh migrated schema; raises when one cannot be made."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                item = self._ready.get(timeout=0.2)
-            except queue.Empty:
-                if self._failure is not None:
-                    raise RuntimeError(f"cannot prepare a migrated PostgreSQL schema: {self._failure!r}") from self._failure
-                if time.monotonic() > deadline or not self._thread.is_alive():
-                    raise RuntimeError("no migrated PostgreSQL schema became ready in time") from None
-                continue
-            self._wake.set()
-            return item
-
-    def release(self, name: str) -> None:
-        self._used.put(name)
-        self._wake.set()
-
-    def _drop(self, name: str) -> None:
-        try:
-            self._conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        except Exception as exc:  # leave it behind rather than stop the suite
-            print(f"warning: could not drop test schema {name}: {exc}")
-
-    def _make(self) -> tuple[str, str]:
-        name = f"t_{uuid.uuid4().hex[:16]}"
-        self._conn.execute(f'CREATE SCHEMA "{name}"')
-        url = _schema_url(self.server_url, name)
-        migrate(url)
-        return name, url
-
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._drop(self._used.get_nowait())
-                continue
-            except queue.Empty:
-                pass
-            if self._failure is None and not self._ready.full():
-                try:
-                    self._ready.put(self._make())
-                except BaseException as exc:  # every test that wants a schema reports it
-                    self._failure = exc
-                continue
-            self._wake.wait(0.1)
-            self._wake.clear()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(60)
-        while not self._ready.empty():
-            self._drop(self._ready.get_nowait()[0])
-        while not self._used.empty():
-            self._drop(self._used.get_nowait())
-        self._conn.close()
-
-
 @pytest.fixture(scope="session")
 def pg_schemas(pg_server):
-    schemas = MigratedSchemas(pg_server[1])
-    yield schemas
-    schemas.close()
+    """Fresh migrated schemas made ahead (and used ones dropped) by worker processes."""
+    maker = SchemaMaker(pg_server[1])
+    yield maker
+    maker.close()
 
 
 @pytest.fixture
@@ -178,10 +78,10 @@ def new_pg_url(pg_server):
     schemas = []
 
     def make() -> str:
-        name = f"t_{uuid.uuid4().hex[:16]}"
+        name = new_schema_name()
         conn.execute(f'CREATE SCHEMA "{name}"')
         schemas.append(name)
-        return _schema_url(url, name)
+        return schema_url(url, name)
 
     yield make
     for name in schemas:
@@ -194,17 +94,28 @@ def dialect(request):
 
 
 @pytest.fixture
+def new_migrated_pg_url(pg_schemas):
+    """Factory: the URL of a fresh PostgreSQL schema migrated by the real migrations, dropped after the test."""
+    taken = []
+
+    def make() -> str:
+        name, url = pg_schemas.take()
+        taken.append(name)
+        return url
+
+    yield make
+    for name in taken:
+        pg_schemas.release(name)
+
+
+@pytest.fixture
 def db_url(dialect, request, tmp_path):
     """URL of a fresh, migrated database of each dialect: a SQLite file, a PostgreSQL schema."""
     if dialect == "sqlite":
         url = f"sqlite:///{tmp_path / 'tondonate.db'}"
         migrate(url)
-        yield url
-        return
-    schemas = request.getfixturevalue("pg_schemas")
-    name, url = schemas.take()
-    yield url
-    schemas.release(name)
+        return url
+    return request.getfixturevalue("new_migrated_pg_url")()
 
 
 @pytest.fixture

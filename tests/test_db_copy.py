@@ -76,7 +76,7 @@ def assert_same(source_url, target_url):
 
 
 def test_sqlite_to_postgresql_in_small_batches(sqlite_url, new_pg_url, make_dataset):
-    source, target = sqlite_url("source.db"), new_pg_url()
+    source, target = sqlite_url("source.db"), new_pg_url()  # empty: the copy migrates it
     fill(source, make_dataset)
     result = copy_cli("--from", source, "--to", target, "--batch-size", "2")
     assert result.exit_code == 0, result.output
@@ -86,16 +86,16 @@ def test_sqlite_to_postgresql_in_small_batches(sqlite_url, new_pg_url, make_data
     assert_same(source, target)
 
 
-def test_postgresql_to_sqlite(sqlite_url, new_pg_url, make_dataset):
-    source, target = new_pg_url(), sqlite_url("target.db")
+def test_postgresql_to_sqlite(sqlite_url, new_migrated_pg_url, make_dataset):
+    source, target = new_migrated_pg_url(), sqlite_url("target.db")
     fill(source, make_dataset)
     result = copy_cli("--from", source, "--to", target)
     assert result.exit_code == 0, result.output
     assert_same(source, target)
 
 
-def test_refuses_a_target_with_data_unless_forced(sqlite_url, new_pg_url, make_dataset):
-    source, target = sqlite_url("source.db"), new_pg_url()
+def test_refuses_a_target_with_data_unless_forced(sqlite_url, new_migrated_pg_url, make_dataset):
+    source, target = sqlite_url("source.db"), new_migrated_pg_url()
     fill(source, make_dataset)
     assert copy_cli("--from", source, "--to", target).exit_code == 0
 
@@ -109,8 +109,8 @@ def test_refuses_a_target_with_data_unless_forced(sqlite_url, new_pg_url, make_d
     assert_same(source, target)
 
 
-def test_a_verification_mismatch_exits_non_zero(sqlite_url, new_pg_url, make_dataset, monkeypatch):
-    source, target = sqlite_url("source.db"), new_pg_url()
+def test_a_verification_mismatch_exits_non_zero(sqlite_url, new_migrated_pg_url, make_dataset, monkeypatch):
+    source, target = sqlite_url("source.db"), new_migrated_pg_url()
     fill(source, make_dataset)
     real = copy_module._copy_table
 

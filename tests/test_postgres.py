@@ -21,10 +21,8 @@ INSERT_SETTING = "INSERT INTO settings (key, value_json, updated_at) VALUES ($1,
 
 
 @pytest.fixture
-def pg_url(new_pg_url):
-    url = new_pg_url()
-    migrate(url)
-    return url
+def pg_url(new_migrated_pg_url):
+    return new_migrated_pg_url()
 
 
 @pytest.fixture
@@ -288,8 +286,10 @@ def suite(pytester, monkeypatch):
     """A copy of this suite's conftest with one dialect-parametrized test, run in-process."""
     from pathlib import Path
 
-    conftest = (Path(__file__).parent / "conftest.py").read_text()
+    here = Path(__file__).parent
+    conftest = (here / "conftest.py").read_text()
     pytester.makeconftest(conftest.replace('PG_DEFAULT_URL = "', f'PG_DEFAULT_URL = "{UNREACHABLE}"  # was "', 1))
+    pytester.makepyfile(pg_schemas=(here / "pg_schemas.py").read_text())
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_one="def test_one(db_url):\n    assert db_url\n")
     monkeypatch.delenv("TONDONATE_TEST_PG_URL", raising=False)
