@@ -39,24 +39,27 @@ def _profile(model, tg_id: int) -> dict:
     return {"tg_id": tg_id, "username": info.username, "first_name": info.first_name, "photo_url": info.photo_url}
 
 
-def _cached_items(request: web.Request, key: tuple, board: Board, build) -> bytes:
-    """Serialized items of one page, rebuilt only when the read model or the board changed
-    (a past week's board is reloaded aside, without bumping the model's version)."""
+def _cached_page(request: web.Request, key: tuple, board: Board, build, limit: int, offset: int,
+                 extra=None) -> bytes:
+    """The serialized page up to (not including) the caller's ``me``, rebuilt only when the
+    read model or the board changed (a past week's board is reloaded aside, without
+    bumping the model's version).  Per request only ``me`` is serialized."""
     model, cache = request.app[READ_MODEL], request.app[PAGE_CACHE]
     hit = cache.get(key)
     if hit is not None and hit[0] == model.version and hit[1] is board and hit[2] == board.version:
         return hit[3]
-    body = orjson.dumps(build())
+    total = len(board)
+    head = {"limit": limit, "offset": offset, "next_offset": offset + limit if offset + limit < total else None,
+            **(extra() if extra else {})}
+    body = b'{"items":' + orjson.dumps(build()) + b"," + orjson.dumps(head)[1:-1] + b',"me":'
     if len(cache) >= PAGE_CACHE_SIZE:
         cache.clear()
     cache[key] = (model.version, board, board.version, body)
     return body
 
 
-def _page_response(items: bytes, limit: int, offset: int, total: int, extra: dict) -> web.Response:
-    head = {"limit": limit, "offset": offset, "next_offset": offset + limit if offset + limit < total else None, **extra}
-    body = b'{"items":' + items + b"," + orjson.dumps(head)[1:]
-    return web.Response(body=body, content_type="application/json")
+def _page_response(prefix: bytes, mine: dict | None) -> web.Response:
+    return web.Response(body=prefix + orjson.dumps(mine) + b"}", content_type="application/json")
 
 
 def _user_items(model, board: Board, offset: int, limit: int, field: str, decimals: int) -> list[dict]:
@@ -73,11 +76,11 @@ async def all_time(request: web.Request) -> web.Response:
     limit, offset = paging(request, settings["leaderboard.page_size"])
     model, decimals = request.app[READ_MODEL], settings.tons_decimals
     board = model.all_time
-    items = _cached_items(request, ("all", offset, limit, decimals), board,
-                          lambda: _user_items(model, board, offset, limit, "tons_total", decimals))
+    page = _cached_page(request, ("all", offset, limit, decimals), board,
+                        lambda: _user_items(model, board, offset, limit, "tons_total", decimals), limit, offset)
     rank = board.rank(me.tg_id)
     mine = None if rank is None else {"rank": rank, "tons_total": format_tons(board.tons(me.tg_id), decimals)}
-    return _page_response(items, limit, offset, len(board), {"me": mine})
+    return _page_response(page, mine)
 
 
 def _iso(moment: datetime) -> str:
@@ -89,19 +92,27 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _week_param(request: web.Request, model, tz) -> tuple[str, datetime, datetime]:
-    """The asked (or current) week and its bounds; 400 for a malformed week or one
-    whose bounds fall outside the datetime range (0001-W01, 9999-W52)."""
+def _week_param(request: web.Request, model) -> str:
+    """The asked (or current) week; 400 for a malformed one."""
     values = request.query.getall("week_key", [])
     if len(values) > 1:
         raise bad_request("week_key is given more than once", "invalid_week_key")
-    key = model.week_key if not values or values == [""] else values[0]
+    if not values or values == [""]:
+        return model.week_key
     try:
-        parse_week_key(key)
-        start, end = week_bounds(key, tz)
+        parse_week_key(values[0])
     except ValueError as exc:
         raise bad_request(f"week_key must look like 2026-W48: {exc}", "invalid_week_key") from None
-    return key, start, end
+    return values[0]
+
+
+def _week_bounds(key: str, tz) -> dict:
+    """400 for a week whose bounds fall outside the datetime range (0001-W01, 9999-W52)."""
+    try:
+        start, end = week_bounds(key, tz)
+    except (ValueError, OverflowError) as exc:
+        raise bad_request(f"week_key must look like 2026-W48: {exc}", "invalid_week_key") from None
+    return {"week_key": key, "week_start": _iso(start), "week_end": _iso(end)}
 
 
 @routes.get("/api/leaderboard/week")
@@ -109,17 +120,17 @@ async def week(request: web.Request) -> web.Response:
     me = await caller(request)
     settings = settings_of(request)
     model = request.app[READ_MODEL]
-    week_key, start, end = _week_param(request, model, settings.timezone)
+    week_key = _week_param(request, model)
     limit, offset = paging(request, settings["leaderboard.page_size"])
-    decimals = settings.tons_decimals
+    decimals, tz = settings.tons_decimals, settings.timezone
+    bounds = _week_bounds(week_key, tz) if week_key != model.week_key else None  # validate before any load
     board = (await model.week_boards(week_key)).users
-    items = _cached_items(request, ("week", week_key, offset, limit, decimals), board,
-                          lambda: _user_items(model, board, offset, limit, "tons_week", decimals))
+    page = _cached_page(request, ("week", week_key, offset, limit, decimals, tz.key), board,
+                        lambda: _user_items(model, board, offset, limit, "tons_week", decimals), limit, offset,
+                        lambda: bounds or _week_bounds(week_key, tz))
     rank = board.rank(me.tg_id)
     mine = None if rank is None else {"rank": rank, "tons_week": format_tons(board.tons(me.tg_id), decimals)}
-    return _page_response(items, limit, offset, len(board), {
-        "week_key": week_key, "week_start": _iso(start), "week_end": _iso(end), "me": mine,
-    })
+    return _page_response(page, mine)
 
 
 def _referrer_stats(model, ref: int, decimals: int) -> dict:
@@ -138,13 +149,13 @@ async def referrals(request: web.Request) -> web.Response:
     period = query_choice(request, "period", "all", ("all", "week"))
     model, decimals = request.app[READ_MODEL], settings.tons_decimals
     board = model.referrers if period == "all" else model.week.referrers
-    items = _cached_items(request, ("ref", period, offset, limit, decimals), board, lambda: [
+    page = _cached_page(request, ("ref", period, offset, limit, decimals), board, lambda: [
         {"rank": rank, **_profile(model, ref), **_referrer_stats(model, ref, decimals)}
         for rank, ref, _tons in board.page(offset, limit)
-    ])
+    ], limit, offset, lambda: {"period": period})
     rank = board.rank(me.tg_id)
     mine = None if rank is None else {"rank": rank, **_referrer_stats(model, me.tg_id, decimals)}
-    return _page_response(items, limit, offset, len(board), {"period": period, "me": mine})
+    return _page_response(page, mine)
 
 
 @routes.get("/api/me")
