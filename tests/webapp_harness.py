@@ -175,10 +175,14 @@ class Backend:
         if not ready.is_set():
             waiter.cancel()
             if self._task.done():
-                self._task.result()  # raises the start-up error
+                self._task.result()  # raises the start-up error (e.g. the port was taken meanwhile)
+            self._task.cancel()
             raise TimeoutError("tondonate serve did not start within 20 s")
-        # The bot is up once it polls the emulator.
-        await self.telegram.wait_for_call("getUpdates", timeout=10)
+        try:
+            await self.telegram.wait_for_call("getUpdates", timeout=10)  # the bot is up once it polls
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         self.http = aiohttp.ClientSession(self.origin)
         return self
 
