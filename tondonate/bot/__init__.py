@@ -15,10 +15,25 @@ from aiogram.client.telegram import TelegramAPIServer
 from ..config import Config
 
 
+# aiogram validates every answer as ``Response[<result type>]``; pydantic keeps such
+# parametrized classes in a weak cache, so between garbage collections they died and
+# were rebuilt (schema and all, ~10-20 ms each): about one sendMessage in forty paid
+# that.  Holding each one here keeps it cached.
+_RESPONSE_TYPES: dict[Any, Any] = {}
+
+
 class _Session(AiohttpSession):
     """aiogram's ``close()`` sleeps 250 ms so TLS connections can shut down cleanly;
     over plain HTTP (a local Bot API server, the emulator) there is nothing to wait
     for, and every CLI command and server stop paid that quarter second."""
+
+    def check_response(self, bot, method, status_code, content):  # type: ignore[override]
+        returning = method.__returning__
+        if returning not in _RESPONSE_TYPES:
+            from aiogram.methods.base import Response
+
+            _RESPONSE_TYPES[returning] = Response[returning]
+        return super().check_response(bot=bot, method=method, status_code=status_code, content=content)
 
     async def close(self) -> None:
         if self.api.base.lower().startswith("https://"):
