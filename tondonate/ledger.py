@@ -116,10 +116,10 @@ GROUP_MAX = 200  # payments per group transaction
 @dataclasses.dataclass
 class _Queued:
     payment: "IncomingPayment"
-    rate: Decimal
-    tons_nano: int
-    week: str
     done: asyncio.Future
+    rate: Decimal = Decimal(0)  # set when the group is priced
+    tons_nano: int = 0
+    week: str = ""
 
 
 class InvoiceError(ValueError):
@@ -262,12 +262,24 @@ class Ledger:
         return None
 
     # ------------------------------------------------------------------ credit
-    async def _price(self, payment: IncomingPayment, settings: Settings) -> tuple[Decimal, int]:
-        invoice = None
-        if payment.payload:
-            invoice = await self.db.fetchrow("SELECT tons_per_star FROM invoices WHERE id = $1", payment.payload)
-        if invoice is not None:
-            rate = Decimal(invoice["tons_per_star"])
+    async def _quoted_rates(self, payloads: list[str | None]) -> dict[str, str]:
+        """invoice id -> the tons_per_star quoted on it, for the known ones among ``payloads``."""
+        ids = sorted({p for p in payloads if p})
+        if not ids:
+            return {}
+        if len(ids) == 1:
+            row = await self.db.fetchrow("SELECT tons_per_star FROM invoices WHERE id = $1", ids[0])
+            return {} if row is None else {ids[0]: row["tons_per_star"]}
+        marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
+        rows = await self.db.fetch(f"SELECT id, tons_per_star FROM invoices WHERE id IN ({marks})", *ids)
+        return {row["id"]: row["tons_per_star"] for row in rows}
+
+    async def _price(self, payment: IncomingPayment, settings: Settings,
+                     quoted: dict[str, str] | None = None) -> tuple[Decimal, int]:
+        if quoted is None:
+            quoted = await self._quoted_rates([payment.payload])
+        if payment.payload in quoted:
+            rate = Decimal(quoted[payment.payload])
         else:
             # The money was taken all the same: credit at today's rate, and say so.
             rate = await self.rates.get_rate()
@@ -315,14 +327,8 @@ class Ledger:
 
         Credits arriving together (a getUpdates batch is handled as concurrent
         tasks) share one transaction: one commit, one fsync for the group."""
-        settings = self.get_settings()
-        try:
-            rate, tons_nano = await self._price(payment, settings)
-            week = week_key(payment.paid_at, settings.timezone)
-        except Exception as exc:
-            return await self._defer(payment, exc)
         done = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(payment, rate, tons_nano, week, done))
+        self._queue.append(_Queued(payment, done))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_groups(), name="ledger-group-commit")
         # shield: a cancelled caller (shutdown) does not cancel a credit already on its way
@@ -358,13 +364,39 @@ class Ledger:
         While one commits, the next group gathers; a lone payment commits at once."""
         while self._queue:
             group, self._queue = self._queue[:GROUP_MAX], self._queue[GROUP_MAX:]
-            if len(group) == 1:
-                results = [await self._credit_one(group[0])]
-            else:
-                results = await self._credit_group(group)
-            for q, result in zip(group, results):
-                if not q.done.done():
-                    q.done.set_result(result)
+            try:
+                await self._commit_group(group)
+            except BaseException as exc:  # cancelled, or a bug: no handler may be left waiting forever
+                stranded, self._queue = group + self._queue, []
+                for q in stranded:
+                    if not q.done.done():
+                        q.done.cancel() if isinstance(exc, asyncio.CancelledError) else q.done.set_exception(exc)
+                raise
+
+    async def _commit_group(self, group: list[_Queued]) -> None:
+        """Price ``group`` (one read for all its invoices), credit it, resolve its futures."""
+        priced, results = [], {}
+        settings = self.get_settings()
+        try:
+            quoted = await self._quoted_rates([q.payment.payload for q in group])  # one read for the group
+        except Exception as exc:
+            quoted, failure = None, exc
+        for q in group:
+            try:
+                if quoted is None:
+                    raise failure
+                q.rate, q.tons_nano = await self._price(q.payment, settings, quoted)
+                q.week = week_key(q.payment.paid_at, settings.timezone)
+                priced.append(q)
+            except Exception as exc:
+                results[id(q)] = await self._defer(q.payment, exc)
+        if len(priced) == 1:
+            results[id(priced[0])] = await self._credit_one(priced[0])
+        elif priced:
+            results.update(zip(map(id, priced), await self._credit_group(priced)))
+        for q in group:
+            if not q.done.done():
+                q.done.set_result(results[id(q)])
 
     async def _credit_group(self, group: list[_Queued]) -> list[CreditResult]:
         now = int(self.clock())
