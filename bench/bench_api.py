@@ -95,17 +95,17 @@ async def wait_ok(url: str, timeout: float = 120) -> None:
 
 
 def parse_wrk(output: str) -> tuple[float, float, float]:
-    def ms(text: str) -> float:
-        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    def percentile(p: str) -> float:
+        match = re.search(rf"^\s*{p}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if match is None:
+            raise SystemExit(f"cannot read the {p}th percentile from wrk:\n{output}")
+        return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
 
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = ms(re.search(r"99%\s+(\S+)", output).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if errors:
         raise SystemExit(f"wrk saw {errors.group(1)} error responses:\n{output}")
-    return rps, p50, p99
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return rps, percentile("50"), percentile("99")
 
 
 async def wrk(url: str, script: Path, args) -> tuple[float, float, float]:
@@ -157,6 +157,7 @@ async def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--payments-per-second", type=float, default=10.0)
     parser.add_argument("--reseed", action="store_true", help="delete and seed the SQLite file again")
+    parser.add_argument("--only", action="append", default=[], help="benchmark only endpoints containing this text")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -204,7 +205,7 @@ async def main() -> None:
                     async with session.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": line}) as r:
                         assert r.status == 200, await r.text()
             stream = asyncio.create_task(payment_stream(emu, args.db_url, args.users, stop, args.payments_per_second))
-            for endpoint in ENDPOINTS:
+            for endpoint in [e for e in ENDPOINTS if not args.only or any(o in e for o in args.only)]:
                 async with aiohttp.ClientSession() as session:
                     async with session.get(f"http://127.0.0.1:{port}{endpoint}",
                                            headers={"Authorization": headers.read_text().splitlines()[0]}) as r:
@@ -216,6 +217,8 @@ async def main() -> None:
                 finally:
                     bare.send_signal(signal.SIGINT)
                     bare.wait()
+                warm = argparse.Namespace(**{**vars(args), "duration": 2})
+                await wrk(f"http://127.0.0.1:{port}{endpoint}", script, warm)  # warm-up, not counted
                 result = await wrk(f"http://127.0.0.1:{port}{endpoint}", script, args)
                 rows.append((endpoint, size, result, bare_result))
                 print(f"{endpoint}: {result[0]:.0f} req/s vs bare {bare_result[0]:.0f}", flush=True)

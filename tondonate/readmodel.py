@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import dataclasses
 import logging
 import time
@@ -150,6 +151,9 @@ class ReadModel:
             self._watermark = watermark
             self.version += 1
             self.ready.set()
+            # Hundreds of thousands of long-lived entries: keep the cyclic GC from
+            # rescanning them in every full collection (a p99 spike of 100+ ms).
+            gc.freeze()
             log.info(
                 "read model built in %.0f ms: %d users, %d on the all-time board, %d this week (%s)",
                 (self.clock() - started) * 1000, len(users), len(self.all_time), len(self.week.users), week,
