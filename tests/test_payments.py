@@ -260,6 +260,40 @@ async def test_two_processes_crediting_the_same_payment_credit_it_once(db_url):
             await db.stop()
 
 
+async def test_refunds_racing_grouped_credits_keep_the_books_consistent(db_url):
+    """Refunds of payments recorded but not yet credited race a ledger crediting them in a
+    group transaction, from another connection: whoever wins, every board agrees with the donations."""
+    settings = build_settings({}, {})
+    dbs = [open_database(db_url) for _ in range(2)]
+    rates = []
+    try:
+        for db in dbs:
+            await db.start()
+            rates.append(RateProvider(db, lambda: settings))
+            await rates[-1].start()
+        crediting, refunding = (Ledger(db, lambda: settings, rate) for db, rate in zip(dbs, rates))
+        now = int(time.time())
+        payments = [IncomingPayment(f"rr-{n}", 510 + n % 3, None, 10, "XTR", now, Profile(510 + n % 3)) for n in range(30)]
+        for p in payments:  # recorded (status created), as a failed credit leaves them
+            await dbs[0].write_steps(Ledger.record_steps(p, "1", 10 * NANO, now))
+        await asyncio.gather(*(crediting.credit(p) for p in payments),
+                             *(refunding.refund(p.charge_id) for p in payments[::2]))
+        db = dbs[0]
+        paid = await count(db, "payments", "status = 'paid'")
+        assert paid + await count(db, "payments", "status = 'refunded'") == 30
+        assert await count(db, "donations", "refunded_at IS NULL") == paid
+        assert await count(db, "donations d JOIN payments p ON p.telegram_payment_charge_id = d.charge_id",
+                           "p.status = 'refunded' AND d.refunded_at IS NULL") == 0
+        live = await db.fetchval("SELECT COALESCE(SUM(tons_amount), 0) FROM donations WHERE refunded_at IS NULL")
+        assert await db.fetchval("SELECT COALESCE(SUM(tons), 0) FROM user_totals") == live == paid * 10 * NANO
+        assert await db.fetchval("SELECT COALESCE(SUM(donations), 0) FROM user_totals") == paid
+    finally:
+        for rate in rates:
+            await rate.stop()
+        for db in dbs:
+            await db.stop()
+
+
 # -- pre-checkout ---------------------------------------------------------------------
 
 async def test_pre_checkout_refusals_are_fast_and_say_why(app):

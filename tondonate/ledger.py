@@ -72,45 +72,48 @@ _ADD_REFERRER_WEEK = (
 
 
 # The same credit for many payments in one transaction (group commit).  There is
-# no guard step to stop a batch that holds other payments' credits, so every
-# statement of a payment's credit is conditioned on that payment still being
-# 'created', and the flip to 'paid' comes last: within the transaction either all
-# of them apply or none does, and the flip's row count says which.  Against a
-# concurrent writer (another process, PostgreSQL's READ COMMITTED), the donation's
-# primary key decides: the loser waits for the winner's commit, skips the donation
-# (ON CONFLICT DO NOTHING) and its next statements, with a fresh snapshot, see
-# 'paid' and skip too.
-_IF_CREATED = "EXISTS (SELECT 1 FROM payments WHERE telegram_payment_charge_id = $1 AND status = 'created')"
-# $1 charge_id, $2 tg_id, $3 stars, $4 tons_nano, $5 paid_at, $6 week_key
-_GROUP_DONATION = (
-    "INSERT INTO donations (charge_id, tg_id, referrer_id, stars_amount, tons_amount, created_at, week_key) "
-    f"SELECT $1, $2, (SELECT referrer_id FROM users WHERE tg_id = $2), $3, $4, $5, $6 WHERE {_IF_CREATED} "
-    "ON CONFLICT (charge_id) DO NOTHING"
+# no guard step to stop a batch that holds other payments' credits.  Instead the
+# flip to 'paid' comes first and every later statement of that payment's credit
+# is conditioned on "paid and no donation yet": the flip and the donation are
+# always committed together, so that state exists only inside the transaction
+# that has just flipped the payment.  The flip's row count says whether it was
+# credited.  The flip also takes the payment's row lock (PostgreSQL), so a
+# concurrent credit or refund of the same payment waits for this transaction and
+# then finds nothing to flip.  The donation is written last, closing the window.
+_JUST_FLIPPED = (
+    "EXISTS (SELECT 1 FROM payments WHERE telegram_payment_charge_id = $1 AND status = 'paid') "
+    "AND NOT EXISTS (SELECT 1 FROM donations WHERE charge_id = $1)"
 )
 # $1 charge_id, $2 tg_id, $3 tons_nano, $4 stars, $5 paid_at
 _GROUP_USER_TOTAL = (
-    f"INSERT INTO user_totals (tg_id, tons, stars, donations, reached_at) SELECT $2, $3, $4, 1, $5 WHERE {_IF_CREATED} "
+    f"INSERT INTO user_totals (tg_id, tons, stars, donations, reached_at) SELECT $2, $3, $4, 1, $5 WHERE {_JUST_FLIPPED} "
     + _ADD_USER_TOTAL[_ADD_USER_TOTAL.index("ON CONFLICT"):]
 )
 # $1 charge_id, $2 tg_id, $3 tons_nano, $4 stars, $5 paid_at, $6 week_key
 _GROUP_USER_WEEK = (
     "INSERT INTO user_week_totals (week_key, tg_id, tons, stars, donations, reached_at) "
-    f"SELECT $6, $2, $3, $4, 1, $5 WHERE {_IF_CREATED} "
+    f"SELECT $6, $2, $3, $4, 1, $5 WHERE {_JUST_FLIPPED} "
     + _ADD_USER_WEEK[_ADD_USER_WEEK.index("ON CONFLICT"):]
 )
 # $1 charge_id, $2 tg_id, $3 tons_nano, $4 paid_at
 _GROUP_REFERRER_TOTAL = (
     "INSERT INTO referrer_totals (referrer_id, referrals_count, tons, reached_at) SELECT referrer_id, 0, $3, $4 "
-    f"FROM users WHERE tg_id = $2 AND referrer_id IS NOT NULL AND {_IF_CREATED} "
+    f"FROM users WHERE tg_id = $2 AND referrer_id IS NOT NULL AND {_JUST_FLIPPED} "
     + _ADD_REFERRER_TOTAL[_ADD_REFERRER_TOTAL.index("ON CONFLICT"):]
 )
 # $1 charge_id, $2 tg_id, $3 tons_nano, $4 paid_at, $5 week_key
 _GROUP_REFERRER_WEEK = (
     "INSERT INTO referrer_week_totals (week_key, referrer_id, tons, reached_at) SELECT $5, referrer_id, $3, $4 "
-    f"FROM users WHERE tg_id = $2 AND referrer_id IS NOT NULL AND {_IF_CREATED} "
+    f"FROM users WHERE tg_id = $2 AND referrer_id IS NOT NULL AND {_JUST_FLIPPED} "
     + _ADD_REFERRER_WEEK[_ADD_REFERRER_WEEK.index("ON CONFLICT"):]
 )
+# $1 charge_id, $2 tg_id, $3 stars, $4 tons_nano, $5 paid_at, $6 week_key
+_GROUP_DONATION = (
+    "INSERT INTO donations (charge_id, tg_id, referrer_id, stars_amount, tons_amount, created_at, week_key) "
+    f"SELECT $1, $2, (SELECT referrer_id FROM users WHERE tg_id = $2), $3, $4, $5, $6 WHERE {_JUST_FLIPPED}"
+)
 GROUP_MAX = 200  # payments per group transaction
+GROUP_FLIP = 2  # index of the flip among a payment's group_credit_steps (after the 2 record steps)
 
 
 @dataclasses.dataclass
@@ -348,15 +351,15 @@ class Ledger:
 
     @staticmethod
     def group_credit_steps(p: IncomingPayment, rate: Decimal, tons_nano: int, week: str, now: int) -> list[Step]:
-        """Record and credit ``p`` with no guard step (see _IF_CREATED); the last step is the flip."""
+        """Record and credit ``p`` with no guard step (see _JUST_FLIPPED); step GROUP_FLIP is the flip."""
         c, t, stars, at = p.charge_id, p.tg_id, p.stars, p.paid_at
         return Ledger.record_steps(p, rate, tons_nano, now) + [
-            Step(_GROUP_DONATION, (c, t, stars, tons_nano, at, week)),
+            Step(_FLIP_PAID, (c, now)),
             Step(_GROUP_USER_TOTAL, (c, t, tons_nano, stars, at)),
             Step(_GROUP_USER_WEEK, (c, t, tons_nano, stars, at, week)),
             Step(_GROUP_REFERRER_TOTAL, (c, t, tons_nano, at)),
             Step(_GROUP_REFERRER_WEEK, (c, t, tons_nano, at, week)),
-            Step(_FLIP_PAID, (c, now)),
+            Step(_GROUP_DONATION, (c, t, stars, tons_nano, at, week)),
         ]
 
     async def _commit_groups(self) -> None:
@@ -413,7 +416,7 @@ class Ledger:
         results = []
         for i, q in enumerate(group):
             p = q.payment
-            flipped = result.counts[(i + 1) * per - 1] > 0
+            flipped = result.counts[i * per + GROUP_FLIP] > 0
             results.append(self._report(_Flip(flipped), p.charge_id, p.tg_id, p.stars, q.tons_nano, q.week))
         return results
 
