@@ -362,7 +362,7 @@ async def test_packages_show_what_the_server_credits(server, telegram, open_app)
     invoice = await (await answer.value).json()
     assert (invoice["stars_amount"], invoice["tons_amount"]) == (50, "0.63")  # what the ledger will credit
     slug = (await app.wait_event("web_app_open_invoice"))["data"]["slug"]
-    assert "+0.63 " in telegram.invoice(slug)["description"]  # Telegram's payment sheet says the same
+    assert "+0,63 тона" in telegram.invoice(slug)["description"]  # Telegram's payment sheet says the same
     await app.receive("invoice_closed", {"slug": slug, "status": "cancelled"})
     await app.page.locator("[data-testid='topup-message'][data-kind='cancelled']").wait_for()
 
