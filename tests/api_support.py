@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from conftest import DIALECTS, TOKEN, Stack, with_search_path
 from tondonate import appkeys
-from tondonate.api.context import PAGE_CACHE
+from tondonate.api.context import API
 from tondonate.db.migrate import migrate
 from tondonate.ledger import IncomingPayment
 from tondonate.settings import set_setting
@@ -80,7 +80,7 @@ async def reset(stack: Stack) -> None:
         await stack.db.execute(f"DELETE FROM {table}")
     await stack.app[appkeys.SETTINGS].refresh()
     await stack.model.start()  # a full rebuild, then polling again
-    stack.app[PAGE_CACHE].clear()
+    stack.app[API].page_cache.clear()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -183,9 +183,9 @@ class Stack:
 
     @property
     def model(self):
-        from tondonate.api.context import READ_MODEL
+        from tondonate.api.context import API
 
-        return self.app[READ_MODEL]
+        return self.app[API].model
 
     def user(self, tg_id, **fields):
         user = {"id": tg_id, "is_bot": False, "first_name": fields.pop("first_name", f"User{tg_id}"), "language_code": "ru", **fields}

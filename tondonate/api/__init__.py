@@ -7,7 +7,7 @@ from aiohttp import web
 from .. import appkeys
 from ..readmodel import ReadModel
 from .auth import InitDataValidator
-from .context import PAGE_CACHE, READ_MODEL, VALIDATOR
+from .context import API, ApiState
 from .openapi import openapi_document
 from .routes import routes
 
@@ -16,7 +16,7 @@ async def read_model_ctx(app: web.Application):
     store = app[appkeys.SETTINGS]
     model = ReadModel(app[appkeys.DB], lambda: store.current.timezone)
     await model.start()
-    app[READ_MODEL] = model
+    app[API].model = model
     yield
     await model.stop()
 
@@ -26,8 +26,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def setup_api(app: web.Application) -> None:
-    app[VALIDATOR] = InitDataValidator(app[appkeys.CONFIG].bot.token)
-    app[PAGE_CACHE] = {}
+    app[API] = ApiState(validator=InitDataValidator(app[appkeys.CONFIG].bot.token), page_cache={}, app=app)
     app.cleanup_ctx.append(read_model_ctx)
     app.router.add_routes(routes)
     app.router.add_get("/api/openapi.json", openapi)

@@ -15,7 +15,7 @@ from ..ledger import PRESET_IDS, InvoiceError
 from ..money import format_tons, to_nano
 from ..readmodel import Board
 from ..weeks import parse_week_key, week_bounds
-from .context import PAGE_CACHE, READ_MODEL, authenticate, caller, settings_of
+from .context import API, ApiState, authenticate, caller
 from .params import json_object, optional_int, paging, query_choice
 
 log = logging.getLogger(__name__)
@@ -23,11 +23,11 @@ routes = web.RouteTableDef()
 PAGE_CACHE_SIZE = 512
 
 
-def _referral_link(request: web.Request, tg_id: int) -> str | None:
-    bot_user = request.app[appkeys.SERVICES].get("bot_user")
+def _referral_link(api: ApiState, tg_id: int) -> str | None:
+    bot_user = api.services.get("bot_user")
     if bot_user is None or not bot_user.username:
         return None
-    short_name = request.app[appkeys.CONFIG].webapp.short_name
+    short_name = api.app[appkeys.CONFIG].webapp.short_name
     path = f"{bot_user.username}/{short_name}" if short_name else bot_user.username
     return f"https://t.me/{path}?startapp=ref_{tg_id}"
 
@@ -39,12 +39,12 @@ def _profile(model, tg_id: int) -> dict:
     return {"tg_id": tg_id, "username": info.username, "first_name": info.first_name, "photo_url": info.photo_url}
 
 
-def _cached_page(request: web.Request, key: tuple, board: Board, build, limit: int, offset: int,
+def _cached_page(api: ApiState, key: tuple, board: Board, build, limit: int, offset: int,
                  extra=None) -> bytes:
     """The serialized page up to (not including) the caller's ``me``, rebuilt only when the
     read model or the board changed (a past week's board is reloaded aside, without
     bumping the model's version).  Per request only ``me`` is serialized."""
-    model, cache = request.app[READ_MODEL], request.app[PAGE_CACHE]
+    model, cache = api.model, api.page_cache
     hit = cache.get(key)
     if hit is not None and hit[0] == model.version and hit[1] is board and hit[2] == board.version:
         return hit[3]
@@ -71,12 +71,13 @@ def _user_items(model, board: Board, offset: int, limit: int, field: str, decima
 
 @routes.get("/api/leaderboard/all-time")
 async def all_time(request: web.Request) -> web.Response:
-    me = await caller(request)
-    settings = settings_of(request)
+    api = request.app[API]
+    settings = api.settings
+    me = await caller(request, api, settings)
     limit, offset = paging(request, settings["leaderboard.page_size"])
-    model, decimals = request.app[READ_MODEL], settings.tons_decimals
+    model, decimals = api.model, settings.tons_decimals
     board = model.all_time
-    page = _cached_page(request, ("all", offset, limit, decimals), board,
+    page = _cached_page(api, ("all", offset, limit, decimals), board,
                         lambda: _user_items(model, board, offset, limit, "tons_total", decimals), limit, offset)
     rank = board.rank(me.tg_id)
     mine = None if rank is None else {"rank": rank, "tons_total": format_tons(board.tons(me.tg_id), decimals)}
@@ -117,15 +118,16 @@ def _week_bounds(key: str, tz) -> dict:
 
 @routes.get("/api/leaderboard/week")
 async def week(request: web.Request) -> web.Response:
-    me = await caller(request)
-    settings = settings_of(request)
-    model = request.app[READ_MODEL]
+    api = request.app[API]
+    settings = api.settings
+    me = await caller(request, api, settings)
+    model = api.model
     week_key = _week_param(request, model)
     limit, offset = paging(request, settings["leaderboard.page_size"])
     decimals, tz = settings.tons_decimals, settings.timezone
     bounds = _week_bounds(week_key, tz) if week_key != model.week_key else None  # validate before any load
     board = (await model.week_boards(week_key)).users
-    page = _cached_page(request, ("week", week_key, offset, limit, decimals, tz.key), board,
+    page = _cached_page(api, ("week", week_key, offset, limit, decimals, tz.key), board,
                         lambda: _user_items(model, board, offset, limit, "tons_week", decimals), limit, offset,
                         lambda: bounds or _week_bounds(week_key, tz))
     rank = board.rank(me.tg_id)
@@ -143,13 +145,14 @@ def _referrer_stats(model, ref: int, decimals: int) -> dict:
 
 @routes.get("/api/leaderboard/referrals")
 async def referrals(request: web.Request) -> web.Response:
-    me = await caller(request)
-    settings = settings_of(request)
+    api = request.app[API]
+    settings = api.settings
+    me = await caller(request, api, settings)
     limit, offset = paging(request, settings["leaderboard.page_size"])
     period = query_choice(request, "period", "all", ("all", "week"))
-    model, decimals = request.app[READ_MODEL], settings.tons_decimals
+    model, decimals = api.model, settings.tons_decimals
     board = model.referrers if period == "all" else model.week.referrers
-    page = _cached_page(request, ("ref", period, offset, limit, decimals), board, lambda: [
+    page = _cached_page(api, ("ref", period, offset, limit, decimals), board, lambda: [
         {"rank": rank, **_profile(model, ref), **_referrer_stats(model, ref, decimals)}
         for rank, ref, _tons in board.page(offset, limit)
     ], limit, offset, lambda: {"period": period})
@@ -160,8 +163,10 @@ async def referrals(request: web.Request) -> web.Response:
 
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
-    me = await caller(request)
-    model, decimals = request.app[READ_MODEL], settings_of(request).tons_decimals
+    api = request.app[API]
+    settings = api.settings
+    me = await caller(request, api, settings)
+    model, decimals = api.model, settings.tons_decimals
     tg_id = me.tg_id
     return json_response({
         **_profile(model, tg_id),
@@ -172,17 +177,18 @@ async def me(request: web.Request) -> web.Response:
         **_referrer_stats(model, tg_id, decimals),
         "rank_referrals": model.referrers.rank(tg_id),
         "referrer_id": me.info.referrer_id,
-        "referral_link": _referral_link(request, tg_id),
+        "referral_link": _referral_link(api, tg_id),
         "week_key": model.week_key,
     })
 
 
 @routes.get("/api/config")
 async def config(request: web.Request) -> web.Response:
-    await caller(request)
-    settings = settings_of(request)
-    rate = await request.app[appkeys.SERVICES]["rates"].get_rate()
-    bot_user = request.app[appkeys.SERVICES].get("bot_user")
+    api = request.app[API]
+    settings = api.settings
+    await caller(request, api, settings)
+    rate = await api.services["rates"].get_rate()
+    bot_user = api.services.get("bot_user")
     return json_response({
         "presets": [{"id": pid, "stars": stars} for pid, stars in zip(PRESET_IDS, settings.presets)],
         "min_stars": settings["donations.min_stars"],
@@ -191,13 +197,15 @@ async def config(request: web.Request) -> web.Response:
         "tons_decimals": settings.tons_decimals,
         "tons_rounding": settings.tons_rounding,
         "bot_username": bot_user.username if bot_user else None,
-        "week_key": request.app[READ_MODEL].week_key,
+        "week_key": api.model.week_key,
     })
 
 
 @routes.post("/api/payments/create-invoice")
 async def create_invoice(request: web.Request) -> web.Response:
-    me = await caller(request)
+    api = request.app[API]
+    settings = api.settings
+    me = await caller(request, api, settings)
     body = await json_object(request)
     unknown = set(body) - {"stars_amount", "preset_id"}
     if unknown:
@@ -205,10 +213,10 @@ async def create_invoice(request: web.Request) -> web.Response:
     preset_id = body.get("preset_id")
     if preset_id is not None and not isinstance(preset_id, str):
         raise bad_request(f"preset_id must be one of {', '.join(PRESET_IDS)}", "invalid_preset")
-    ledger = request.app[appkeys.SERVICES]["ledger"]
+    ledger = api.services["ledger"]
     try:
         quote, link = await ledger.create_invoice(
-            request.app[appkeys.BOT], me.tg_id, body.get("stars_amount"), preset_id, me.init.profile.language_code
+            api.app[appkeys.BOT], me.tg_id, body.get("stars_amount"), preset_id, me.init.profile.language_code
         )
     except InvoiceError as exc:
         if exc.retry_after is not None:
@@ -221,7 +229,7 @@ async def create_invoice(request: web.Request) -> web.Response:
             log.error("createInvoiceLink failed: %s", exc)
             raise ApiError(502, "telegram_unavailable", "Telegram did not create the invoice; try again shortly") from None
         raise
-    decimals = settings_of(request).tons_decimals
+    decimals = settings.tons_decimals
     return json_response({
         "invoice_id": quote.invoice_id,
         "invoice_link": link,
@@ -241,12 +249,14 @@ _ATTACH_REFUSALS = {
 
 @routes.post("/api/referral/attach")
 async def referral_attach(request: web.Request) -> web.Response:
-    authenticate(request)  # 401 before any complaint about the body
+    api = request.app[API]
+    settings = api.settings
+    authenticate(request, api, settings)  # 401 before any complaint about the body
     body = await json_object(request)
     referrer_id = optional_int(body, "referrer_id")
     if referrer_id is None or not 0 < referrer_id < 2**63:
         raise bad_request("referrer_id must be a Telegram user id", "invalid_parameter")
-    me = await caller(request, ref_code=referrer_id)
+    me = await caller(request, api, settings, ref_code=referrer_id)
     if me.referral == "attached":
         return json_response({"attached": True, "referrer_id": referrer_id})
     status, code, message = _ATTACH_REFUSALS.get(me.referral, _ATTACH_REFUSALS["refused:unknown"])
