@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import sqlite3
 from pathlib import Path
@@ -34,8 +35,10 @@ PRAGMAS = (
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+@functools.lru_cache(maxsize=1024)
 def translate(query: str) -> str:
-    """``$1`` -> ``?1``: SQLite's numbered parameters keep PostgreSQL's numbering."""
+    """``$1`` -> ``?1``: SQLite's numbered parameters keep PostgreSQL's numbering.
+    Cached: the same few statements run on every payment."""
     return _PLACEHOLDER.sub(r"?\1", query)
 
 
