@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -44,7 +45,12 @@ class _Session(AiohttpSession):
 
 def build_bot(config: Config) -> Bot:
     """A Bot talking to ``bot.api_base`` (Telegram, a self-hosted Bot API server, or an emulator)."""
-    session = _Session(api=TelegramAPIServer.from_base(config.bot.api_base))
+    session = _Session(
+        api=TelegramAPIServer.from_base(config.bot.api_base),
+        # orjson parses a getUpdates batch several times faster than the json module
+        json_loads=orjson.loads,
+        json_dumps=lambda value: orjson.dumps(value).decode(),
+    )
     return Bot(token=config.bot.token, session=session)
 
 
@@ -52,5 +58,6 @@ def build_dispatcher(**workflow_data: Any) -> Dispatcher:
     from . import payments, start
 
     dp = Dispatcher(disable_fsm=True, **workflow_data)  # no conversation state: one middleware less per update
-    dp.include_routers(start.make_router(), payments.make_router())
+    # Payments first: the busiest updates stop at the first router that takes them.
+    dp.include_routers(payments.make_router(), start.make_router())
     return dp
