@@ -22,26 +22,12 @@ from tondonate.reconcile import STATE_KEY
 from tondonate.settings import build_settings, set_setting
 from tondonate.users import Profile, set_blocked
 from tondonate.weeks import current_week_key, week_key
+from ledger_support import NANO, break_donations, count, eventually, mend_donations
 
-NANO = 10**9
 WEEK = 7 * 86_400
 
 
 # -- helpers -------------------------------------------------------------------------
-
-async def eventually(check, timeout=5.0, what="condition"):
-    """Poll ``check`` (sync or async) until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
 
 def as_dict(row):
     return None if row is None else {key: row[key] for key in row.keys()}
@@ -49,10 +35,6 @@ def as_dict(row):
 
 async def one(db, sql, *args):
     return as_dict(await db.fetchrow(sql, *args))
-
-
-async def count(db, table, where="TRUE", *args):
-    return await db.fetchval(f"SELECT COUNT(*) FROM {table} WHERE {where}", *args)
 
 
 async def user_total(db, tg_id):
@@ -112,19 +94,6 @@ def refunded_update(user, charge_id, stars, payload):
         "refunded_payment": {"currency": "XTR", "total_amount": stars, "invoice_payload": payload,
                              "telegram_payment_charge_id": charge_id},
     }}
-
-
-async def break_donations(db):
-    """Make every INSERT INTO donations fail, for real, inside the database."""
-    if db.dialect == "sqlite":
-        await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations BEGIN SELECT RAISE(ABORT, 'boom'); END")
-    else:
-        await db.execute("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$")
-        await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations FOR EACH ROW EXECUTE FUNCTION boom()")
-
-
-async def mend_donations(db):
-    await db.execute("DROP TRIGGER boom" if db.dialect == "sqlite" else "DROP TRIGGER boom ON donations")
 
 
 @pytest.fixture

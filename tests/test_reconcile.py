@@ -20,22 +20,9 @@ from tondonate.reconcile import reconcile
 from tondonate.settings import build_settings
 from tondonate.users import Profile, ensure_user
 from tondonate.weeks import week_key
+from ledger_support import NANO, break_donations, count, eventually, mend_donations
 
-NANO = 10**9
 TZ = "Europe/Berlin"
-
-
-async def eventually(check, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def user_total(db, tg_id):
@@ -43,25 +30,8 @@ async def user_total(db, tg_id):
     return None if row is None else (row["tons"], row["stars"], row["donations"])
 
 
-async def count(db, table, where="TRUE", *args):
-    return await db.fetchval(f"SELECT COUNT(*) FROM {table} WHERE {where}", *args)
-
-
 async def status(db, charge_id):
     return await db.fetchval("SELECT status FROM payments WHERE telegram_payment_charge_id = $1", charge_id)
-
-
-async def break_donations(db):
-    """Make every INSERT INTO donations fail, for real, inside the database."""
-    if db.dialect == "sqlite":
-        await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations BEGIN SELECT RAISE(ABORT, 'boom'); END")
-    else:
-        await db.execute("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$")
-        await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations FOR EACH ROW EXECUTE FUNCTION boom()")
-
-
-async def mend_donations(db):
-    await db.execute("DROP TRIGGER boom" if db.dialect == "sqlite" else "DROP TRIGGER boom ON donations")
 
 
 @pytest.fixture

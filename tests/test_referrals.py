@@ -5,28 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import pytest
 
 from tondonate.i18n import t
 from tondonate.users import set_blocked
 from tondonate.weeks import current_week_key
+from ledger_support import NANO
 
-NANO = 10**9
-
-
-async def eventually(check, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def referrer_of(db, tg_id):

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import orjson
 
-from .db import Database, DatabaseError, Step
+from .db import Database, Step
 from .money import to_nano, tons_for
 from .settings import Settings
 from .users import Profile

@@ -116,7 +116,7 @@ async def seed(db: Database, settings: Settings, rate: Decimal, plan: SeedPlan, 
     joined_at = {first + i: joined[i] for i in range(plan.users)}
     tons_of: dict[int, int] = {}  # stars -> nano-tons at this rate
     weeks_of: dict[int, str] = {}  # quarter hour -> week key (every UTC offset is whole quarter hours)
-    writing = None  # the previous batch's write, overlapped with building the next one
+    writing, previous = None, 0  # the previous batch's write (and size), overlapped with building the next
 
     def build(start: int, count: int) -> list[list]:
         """Runs in a worker thread while SQLite (which releases the GIL) writes the last batch."""
