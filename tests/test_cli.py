@@ -59,6 +59,7 @@ def test_config_set_get_unset(run_cli):
         (("config", "set", "no.such.key", "1"), "unknown setting"),
         (("config", "get", "no.such.key"), "unknown setting"),
         (("config", "unset", "no.such.key"), "unknown setting"),
+        (("config", "set", "donations.min_stars", "20000"), "min_stars 20000 > max_stars 10000"),
     ],
 )
 def test_bad_config_commands_fail_and_change_nothing(run_cli, args, fragment):

@@ -33,13 +33,23 @@ def _migrated(config) -> None:
         raise click.ClickException(f"cannot prepare the database: {exc}") from None
 
 
+def _known(key: str) -> None:
+    if key not in SPECS:
+        raise click.ClickException(f"unknown setting {key!r}; known settings: {', '.join(SPECS)}")
+
+
+def _on_db(state, work):
+    """Run ``work(db, config)`` on the migrated database the config names."""
+    config = state.config()
+    _migrated(config)
+    return run(with_db(config, lambda db: work(db, config)))
+
+
 @config_group.command("list")
 @pass_state.decorator
 def list_cmd(state) -> None:
     """Every setting with its value and where it comes from."""
-    config = state.config()
-    _migrated(config)
-    current = run(with_db(config, lambda db: load_settings(db, config.settings)))
+    current = _on_db(state, lambda db, config: load_settings(db, config.settings))
     width = max(map(len, SPECS))
     for key, spec in SPECS.items():
         click.echo(f"{key:<{width}}  {_show(current[key]):<24}  [{current.sources[key]}]  {spec.help}")
@@ -50,12 +60,19 @@ def list_cmd(state) -> None:
 @pass_state.decorator
 def get_cmd(state, key: str) -> None:
     """Print one setting's value."""
-    if key not in SPECS:
-        raise click.ClickException(f"unknown setting {key!r}; known settings: {', '.join(SPECS)}")
-    config = state.config()
-    _migrated(config)
-    current = run(with_db(config, lambda db: load_settings(db, config.settings)))
+    _known(key)
+    current = _on_db(state, lambda db, config: load_settings(db, config.settings))
     click.echo(_show(current[key]))
+
+
+async def _set_checked(db, config, key, value):
+    """Store ``value`` unless, with it, the donation range would be empty."""
+    current = await load_settings(db, config.settings)
+    low = value if key == "donations.min_stars" else current["donations.min_stars"]
+    high = value if key == "donations.max_stars" else current["donations.max_stars"]
+    if low > high:
+        raise click.ClickException(f"{key} = {value} would leave no allowed amount: min_stars {low} > max_stars {high}")
+    return await set_setting(db, key, value)
 
 
 @config_group.command("set")
@@ -68,9 +85,7 @@ def set_cmd(state, key: str, value: str) -> None:
         parsed = parse_cli_value(key, value)
     except SettingError as exc:
         raise click.ClickException(str(exc)) from None
-    config = state.config()
-    _migrated(config)
-    stored = run(with_db(config, lambda db: set_setting(db, key, parsed)))
+    stored = _on_db(state, lambda db, config: _set_checked(db, config, key, parsed))
     click.echo(f"{key} = {_show(stored)}")
 
 
@@ -79,9 +94,6 @@ def set_cmd(state, key: str, value: str) -> None:
 @pass_state.decorator
 def unset_cmd(state, key: str) -> None:
     """Remove KEY from the database: the toml [settings] value or the default applies again."""
-    if key not in SPECS:
-        raise click.ClickException(f"unknown setting {key!r}; known settings: {', '.join(SPECS)}")
-    config = state.config()
-    _migrated(config)
-    removed = run(with_db(config, lambda db: unset_setting(db, key)))
+    _known(key)
+    removed = _on_db(state, lambda db, config: unset_setting(db, key))
     click.echo(f"{key} unset" if removed else f"{key} was not set in the database")
