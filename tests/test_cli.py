@@ -90,3 +90,34 @@ def test_installed_entry_point_from_another_folder(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "0001_initial" in out.stdout
+
+
+async def test_block_show_and_unblock_a_user(tmp_path, monkeypatch):
+    """Operators block users from the CLI; the rule the API and pre-checkout enforce reads the same flag."""
+    import asyncio
+
+    from tondonate.db import open_database
+    from tondonate.db.migrate import migrate
+    from tondonate.users import Profile, ensure_user
+
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    migrate(url)
+    db = open_database(url)
+    await db.start()
+    await ensure_user(db, Profile(77, username="someone"))
+    await db.stop()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TONDONATE_DB_URL", url)
+    runner = CliRunner()
+
+    def invoke(*args):  # the commands run their own event loop: keep it off this one
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    blocked = await asyncio.to_thread(invoke, "users", "block", "77")
+    assert blocked.exit_code == 0 and "77 blocked" in blocked.output
+    shown = await asyncio.to_thread(invoke, "users", "show", "77")
+    assert "@someone  [blocked]" in shown.output and "referrer: -" in shown.output
+    assert (await asyncio.to_thread(invoke, "users", "unblock", "77")).exit_code == 0
+    assert "[blocked]" not in (await asyncio.to_thread(invoke, "users", "show", "77")).output
+    missing = await asyncio.to_thread(invoke, "users", "block", "78")
+    assert missing.exit_code == 1 and "no user with Telegram id 78" in missing.output

@@ -12,6 +12,7 @@ from .dev_cmd import dev_group
 from .options import pass_state, setup_logging
 from .payments_cmd import payments_group
 from .serve_cmd import serve_cmd
+from .users_cmd import users_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,6 +44,7 @@ cli.add_command(db_group)
 cli.add_command(config_group)
 cli.add_command(payments_group)
 cli.add_command(dev_group)
+cli.add_command(users_group)
 
 
 def main() -> None:
