@@ -180,6 +180,13 @@ async def test_first_visit_creates_user_and_later_visits_refresh_profile(stack):
     assert (await visit(stack, no_photo))["photo_url"] == "https://t.me/a.jpg"
     assert (await _db_user(stack, 1001))["photo_url"] == "https://t.me/a.jpg"
 
+    # A removed username is removed: Telegram always sends one when the user has it.
+    no_username = {k: v for k, v in renamed.items() if k != "username"}
+    me = await visit(stack, no_username)
+    assert me["username"] is None and me["first_name"] == "Alice"
+    assert (await _db_user(stack, 1001))["username"] is None
+    await visit(stack, renamed)
+
     # Other processes see the change through the database; this one after a settle still agrees.
     await stack.settle()
     me = await visit(stack, renamed)

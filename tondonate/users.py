@@ -129,9 +129,20 @@ def _log_referral(tg_id: int, ref_code: int, outcome: str) -> None:
     log.info("%s tg_id=%s referrer_id=%s outcome=%s", event, tg_id, ref_code, outcome)
 
 
+# Telegram sends ``username`` whenever the user has one (Mini App initData and bot
+# updates alike), so its absence means it was removed.  ``photo_url`` and the rest
+# are missing from some sources (bot updates never carry a photo), so their absence
+# says nothing and keeps the stored value.
+_CLEARED_WHEN_ABSENT = frozenset({"username"})
+
+
+def _refreshed(profile: Profile, field: str) -> bool:
+    return getattr(profile, field) is not None or field in _CLEARED_WHEN_ABSENT
+
+
 async def _refresh_profile(db: Database, profile: Profile, row) -> None:
     """Write only when something changed, so a busy /me does not write on every call."""
-    changed = [f for f in _PROFILE_FIELDS if getattr(profile, f) is not None and getattr(profile, f) != row[f]]
+    changed = [f for f in _PROFILE_FIELDS if _refreshed(profile, f) and getattr(profile, f) != row[f]]
     if not changed:
         return
     assignments = ", ".join(f"{field} = ${i}" for i, field in enumerate(changed, start=3))

@@ -60,8 +60,7 @@ def _up_to_date(known: UserInfo, profile) -> bool:
     """True when the initData says nothing new: a field it lacks keeps its stored value
     (as :func:`ensure_user` does), so a user without a photo costs no DB access either.
     (Spelled out, not looped: this runs on every request.)"""
-    value = profile.username
-    if value is not None and value != known.username:
+    if profile.username != known.username:  # absent means removed (see users._CLEARED_WHEN_ABSENT)
         return False
     value = profile.first_name
     if value is not None and value != known.first_name:
@@ -93,7 +92,7 @@ async def caller(request: web.Request, api: ApiState, settings: Settings, *, ref
                     profile.language_code)
     if known is not None:  # keep fields the initData did not carry
         info = UserInfo(
-            profile.username or known.username, profile.first_name or known.first_name,
+            profile.username, profile.first_name or known.first_name,
             profile.photo_url or known.photo_url, known.is_blocked, known.referrer_id,
             profile.language_code or known.language_code,
         )
