@@ -16,7 +16,7 @@ from tondonate.cli import cli
 from tondonate.db import open_database
 from tondonate.ledger import IncomingPayment, Ledger
 from tondonate.rates import RateProvider
-from tondonate.reconcile import reconcile
+from tondonate.reconcile import STATE_KEY, reconcile
 from tondonate.settings import build_settings
 from tondonate.users import Profile, ensure_user
 from tondonate.weeks import week_key
@@ -184,3 +184,29 @@ async def test_reconcile_command_prints_what_it_fixed_then_nothing(parts, botapi
     assert second.exit_code == 0, second.output
     assert "Nothing to fix" in second.output and charge not in second.output
     assert await user_total(ledger.db, 50) == (6 * NANO, 12, 1)
+
+
+async def test_reconcile_does_not_move_past_a_payment_it_could_not_credit(parts, botapi):
+    """A payment the database refused even to record lives only in memory; the saved
+    offset stays before it, so the next reconcile (after a restart) still finds it."""
+    ledger, bot = parts
+    db = ledger.db
+    early = botapi.record_transaction(botapi.make_user(50), 3, "first")
+    assert (await reconcile(ledger, bot)).credited == [early]
+    refused = botapi.record_transaction(botapi.make_user(51), 4, "second")
+    for n in range(3):  # more history after it, so the offset would otherwise run past
+        botapi.record_transaction(botapi.make_user(52 + n), 1, f"later-{n}")
+    if db.dialect == "sqlite":
+        await db.execute("CREATE TRIGGER nopay BEFORE INSERT ON payments BEGIN SELECT RAISE(ABORT, 'down'); END")
+    else:
+        await db.execute("CREATE FUNCTION nopay() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'down'; END $$")
+        await db.execute("CREATE TRIGGER nopay BEFORE INSERT ON payments FOR EACH ROW EXECUTE FUNCTION nopay()")
+    await reconcile(ledger, bot)
+    assert await db.fetchval("SELECT value FROM sync_state WHERE name = $1", STATE_KEY) == "1"
+    # The process "dies" before its in-memory retry: only Telegram's record is left.
+    ledger._pending.clear()
+    if ledger._retry_task:
+        ledger._retry_task.cancel()
+    await db.execute("DROP TRIGGER nopay" if db.dialect == "sqlite" else "DROP TRIGGER nopay ON payments")
+    assert refused in (await reconcile(ledger, bot)).credited
+    assert await count(db, "donations") == 5

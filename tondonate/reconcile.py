@@ -78,12 +78,13 @@ async def reconcile(ledger: Ledger, bot, *, full: bool = False,
     report = ReconcileReport()
     report.recorded_credited = await ledger.credit_recorded()
     offset = 0 if full else max(0, await _saved_offset(db) - REREAD_MARGIN)
+    hold = None  # position of the first payment the database refused: the next run must reread it
     while True:
         page = await bot.get_star_transactions(offset=offset, limit=PAGE)
         transactions = page.transactions
         if not transactions:
             break
-        for tx in transactions:
+        for position, tx in enumerate(transactions, start=offset):
             report.scanned += 1
             payment = _payment_from(tx)
             if payment is not None:
@@ -92,6 +93,8 @@ async def reconcile(ledger: Ledger, bot, *, full: bool = False,
                 )
                 if known is None:
                     result = await ledger.credit(payment)
+                    if result.status == "deferred" and hold is None:
+                        hold = position
                     if result.status == "credited":
                         report.credited.append(payment.charge_id)
                         log.warning("reconcile credited a payment the bot never recorded charge_id=%s tg_id=%s stars=%s",
@@ -109,5 +112,7 @@ async def reconcile(ledger: Ledger, bot, *, full: bool = False,
             progress(report)
         if len(transactions) < PAGE:
             break
-    await _save_offset(db, offset)
+    # Never save past a payment that could not be credited: if it is only held in
+    # memory and this process stops, the next reconcile must still find it.
+    await _save_offset(db, offset if hold is None else min(offset, hold))
     return report
