@@ -6,12 +6,12 @@ long-polls its own Bot API emulator and both get the same payments.
 """
 
 import asyncio
-import time
 
 import aiohttp
 import pytest
 
 from conftest import TOKEN
+from ledger_support import eventually
 from test_serve import free_port, start_serve, wait_healthy
 from tondonate.db import open_database
 from tondonate.db.check import check
@@ -19,15 +19,6 @@ from tondonate.emulator import BotAPIEmulator, sign_init_data
 
 pytestmark = pytest.mark.postgresql
 PAYMENTS = 30
-
-
-async def wait_until(condition, timeout=20.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await condition():
-            return
-        await asyncio.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 async def test_two_serve_processes_credit_each_payment_once(new_pg_url, tmp_path):
@@ -61,7 +52,7 @@ async def test_two_serve_processes_credit_each_payment_once(new_pg_url, tmp_path
                         return await db.fetchval(
                             "SELECT count(*) FROM payments WHERE status = 'paid'") == PAYMENTS
 
-                    await wait_until(all_settled)
+                    await eventually(all_settled, timeout=20, what="every payment credited")
                     await asyncio.sleep(1)  # let any straggling duplicate finish (it must credit nothing)
                     assert await db.fetchval("SELECT count(*) FROM users WHERE tg_id = 4242") == 1
                     assert await db.fetchval("SELECT count(*) FROM donations") == PAYMENTS
@@ -81,7 +72,7 @@ async def test_two_serve_processes_credit_each_payment_once(new_pg_url, tmp_path
                             totals.append((await r.json())["tons_total"])
                     return totals[0] == totals[1] == f"{expected_stars}.00"
 
-                await wait_until(converged, timeout=5)
+                await eventually(converged, timeout=5, what="both read models converged")
             thanks = [c for emu in (emu_a, emu_b) for c in emu.calls if c[0] == "sendMessage"]
             assert len(thanks) == PAYMENTS  # one thank-you per credit, none for duplicates
         finally:
