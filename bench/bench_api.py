@@ -3,7 +3,7 @@
 Run by hand (not part of the tests):
 
     python bench/bench_api.py                      # 100k users, 1M donations, 52 weeks
-    python bench/bench_api.py --users 10000 --donations 100000 --duration 5
+    python bench/bench_api.py --users 10000 --donations 100000 --rounds 1
     python bench/bench_api.py --db-url postgresql://postgres@127.0.0.1:5432/bench
 
 What it does: seeds the database with ``tondonate dev seed`` (reused when it is
@@ -11,9 +11,11 @@ already there), starts ``tondonate serve`` against an in-process Bot API
 emulator, and a bare aiohttp server returning a constant body of the same
 size as each endpoint's answer.  Then, with a background stream of 10
 successful payments per second flowing through the real bot, it loads each
-endpoint with wrk (Debian package ``wrk``) signed as 200 different users, right
-after loading the bare endpoint, and prints requests/s, p50 and p99 and the
-ratio to the bare endpoint's requests/s.
+endpoint with wrk (Debian package ``wrk``) signed as 200 different users, in
+rounds that each load the bare endpoint and then the real one back to back
+(each server alone on CPU 0, the load on the others; ``--no-pin`` to share),
+and prints the medians over the rounds of requests/s, p50 and p99 and of each
+round's ratio to the bare endpoint's requests/s.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,6 +77,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def pin_cpus(disabled: bool):
+    """Give the server under test (tondonate or the bare one, in turn) CPU 0 and everything
+    generating load (wrk, the emulator, the payment stream: this process and its children)
+    the other CPUs.  Unpinned, on two cores, the server's share of CPU swings with how the
+    scheduler places wrk, which moved single runs by +-30%; both servers get the same core,
+    so the ratio stays a like-for-like comparison.  Returns the servers' ``preexec_fn``."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if disabled or len(cpus) < 2:
+        return None
+    os.sched_setaffinity(0, cpus[1:])
+    print(f"servers on CPU {cpus[0]}, load (wrk, emulator, payments) on CPU {','.join(map(str, cpus[1:]))}", flush=True)
+    return lambda: os.sched_setaffinity(0, cpus[:1])
 
 
 def tondonate(*args: str, env: dict) -> None:
@@ -152,12 +169,15 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--donations", type=int, default=1_000_000)
     parser.add_argument("--weeks", type=int, default=52)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="bare/endpoint pairs per endpoint (medians are reported)")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--payments-per-second", type=float, default=10.0)
     parser.add_argument("--reseed", action="store_true", help="delete and seed the SQLite file again")
     parser.add_argument("--only", action="append", default=[], help="benchmark only endpoints containing this text")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not give the servers CPU 0 and the load (wrk, this script) the others")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -179,10 +199,11 @@ async def main() -> None:
                   "--weeks", str(args.weeks), env=env)
         print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
 
+    server_cpus = pin_cpus(args.no_pin)  # after seeding, which may use every core
     async with BotAPIEmulator(token=TOKEN, bot_username="bench_bot") as emu:
         port, bare_port = free_port(), free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "tondonate", "serve", "--port", str(port)],
+            [sys.executable, "-m", "tondonate", "serve", "--port", str(port)], preexec_fn=server_cpus,
             env={**env, "TONDONATE_BOT_API_BASE": emu.base_url}, cwd=tempfile.gettempdir(),
             stdout=subprocess.DEVNULL, stderr=open(f"{tempfile.gettempdir()}/tondonate-bench-serve.log", "w"),
         )
@@ -210,18 +231,23 @@ async def main() -> None:
                     async with session.get(f"http://127.0.0.1:{port}{endpoint}",
                                            headers={"Authorization": headers.read_text().splitlines()[0]}) as r:
                         size = len(await r.read())
-                bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), str(size)])
+                bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), str(size)],
+                                        preexec_fn=server_cpus)
+                urls = (f"http://127.0.0.1:{bare_port}/bare", f"http://127.0.0.1:{port}{endpoint}")
                 try:
                     await wait_ok(f"http://127.0.0.1:{bare_port}/")
-                    bare_result = await wrk(f"http://127.0.0.1:{bare_port}/bare", script, args)
+                    warm = argparse.Namespace(**{**vars(args), "duration": 2})
+                    for url in urls:
+                        await wrk(url, script, warm)  # warm-up, not counted
+                    rounds = []  # (bare, endpoint): each pair back to back, so both see the same machine
+                    for _ in range(args.rounds):
+                        rounds.append((await wrk(urls[0], script, args), await wrk(urls[1], script, args)))
                 finally:
                     bare.send_signal(signal.SIGINT)
                     bare.wait()
-                warm = argparse.Namespace(**{**vars(args), "duration": 2})
-                await wrk(f"http://127.0.0.1:{port}{endpoint}", script, warm)  # warm-up, not counted
-                result = await wrk(f"http://127.0.0.1:{port}{endpoint}", script, args)
-                rows.append((endpoint, size, result, bare_result))
-                print(f"{endpoint}: {result[0]:.0f} req/s vs bare {bare_result[0]:.0f}", flush=True)
+                rows.append((endpoint, size, rounds))
+                print(f"{endpoint}: " + ", ".join(f"{r[1][0]:.0f}/{r[0][0]:.0f}" for r in rounds)
+                      + " req/s (endpoint/bare per round)", flush=True)
         finally:
             stop.set()
             sent = await stream if stream else 0
@@ -235,9 +261,14 @@ async def main() -> None:
     print()
     print("| endpoint | body bytes | req/s | p50 ms | p99 ms | bare req/s | bare p99 ms | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for endpoint, size, (rps, p50, p99), (brps, _bp50, bp99) in rows:
-        print(f"| `{endpoint}` | {size} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {brps:,.0f} | {bp99:.2f} | {rps / brps:.0%} |")
-
+    for endpoint, size, rounds in rows:
+        rps, p50, p99 = (statistics.median(r[1][i] for r in rounds) for i in range(3))
+        brps, bp99 = (statistics.median(r[0][i] for r in rounds) for i in (0, 2))
+        ratio = statistics.median(r[1][0] / r[0][0] for r in rounds)
+        print(f"| `{endpoint}` | {size} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {brps:,.0f} | {bp99:.2f} | {ratio:.0%} |")
+    print()
+    print(f"Each figure is the median of {args.rounds} rounds; a round loads the bare endpoint, then the real one, "
+          "and its ratio is theirs (the machine's speed drifts between rounds, not within one).")
 
 if __name__ == "__main__":
     asyncio.run(main())

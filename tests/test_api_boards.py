@@ -353,3 +353,18 @@ async def test_referral_link_uses_the_short_name(stack):
         assert me["referral_link"] == "https://t.me/tondonate_test_bot/donate?startapp=ref_901"
     finally:
         await client.close()
+
+
+def test_board_ranks_follow_every_change_despite_the_rank_cache():
+    from tondonate.readmodel import Board
+
+    board = Board.build([(1, 50, 10), (2, 40, 11), (3, 30, 12)], lambda _id: True)
+    assert [board.rank(i) for i in (1, 2, 3, 4)] == [1, 2, 3, None]
+    assert board.set(3, 60, 20)  # 3 overtakes everyone
+    assert [board.rank(i) for i in (1, 2, 3)] == [2, 3, 1]
+    assert not board.set(3, 60, 20)  # nothing moved: the cached ranks stay right
+    assert [board.rank(i) for i in (1, 2, 3)] == [2, 3, 1]
+    assert board.set(1, 0, 30)  # back to zero: off the board
+    assert [board.rank(i) for i in (1, 2, 3, 4)] == [None, 2, 1, None]
+    assert board.set(4, 45, 31)  # a newcomer asked before it was listed
+    assert [board.rank(i) for i in (2, 3, 4)] == [3, 1, 2]

@@ -5,11 +5,13 @@ import time
 
 import aiohttp
 
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tondonate import appkeys
 from tondonate.app import create_app
 from tondonate.db import open_database
+from tondonate.errors import json_errors
 from tondonate.settings import set_setting
 from tondonate.static import IMMUTABLE, NO_CACHE, bundle_dir
 
@@ -52,8 +54,38 @@ async def test_path_traversal_stays_inside_the_bundle(stack):
 
 async def test_wrong_method_is_json_405(stack):
     response = await stack.client.post("/api/me", json={})
-    assert response.status == 405
+    assert response.status == 405 and response.headers["Allow"] == "GET, HEAD"
     assert (await response.json())["error"]["code"] == "method_not_allowed"
+    response = await stack.client.get("/api/payments/create-invoice")
+    assert response.status == 405 and response.headers["Allow"] == "POST"
+    response = await stack.client.delete("/some/page")  # the bundle's pages take GET only
+    assert response.status == 405 and response.headers["Allow"] == "GET, HEAD"
+
+
+async def test_unknown_api_route_is_json_404_for_every_method(stack):
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        response = await stack.client.request(method, "/api/nope")
+        assert response.status == 404, method
+        assert (await response.json())["error"]["code"] == "not_found"
+
+
+async def test_a_bug_in_a_handler_is_a_logged_json_500(aiohttp_client, caplog):
+    async def broken(request):
+        raise RuntimeError("boom")
+
+    async def too_big(request):
+        await request.read()
+
+    app = web.Application(client_max_size=10)
+    app.router.add_get("/broken", json_errors(broken))
+    app.router.add_post("/big", json_errors(too_big))
+    client = await aiohttp_client(app)
+    response = await client.get("/broken")
+    assert response.status == 500 and response.content_type == "application/json"
+    assert (await response.json())["error"]["code"] == "internal_error"
+    assert "unhandled error on GET /broken" in caplog.text and "RuntimeError: boom" in caplog.text
+    response = await client.post("/big", data=b"x" * 100)  # aiohttp's own 413, in our shape
+    assert response.status == 413 and (await response.json())["error"]["code"] == "payload_too_large"
 
 
 async def test_settings_change_reaches_a_running_server_within_5s(stack, db_url):

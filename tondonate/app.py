@@ -15,7 +15,7 @@ from . import appkeys
 from .bot import build_bot, build_dispatcher
 from .config import Config
 from .db import open_database
-from .errors import error_middleware, json_response
+from .errors import json_errors, json_response
 from .settings import SettingsStore
 from .static import setup_static
 
@@ -174,11 +174,12 @@ def create_app(config: Config, *, run_bot: bool = True) -> web.Application:
     exists for createInvoiceLink, but no polling or webhook is started)."""
     if not config.bot.token:
         raise StartupError("bot.token is not set: put it in tondonate.toml or TONDONATE_BOT_TOKEN")
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
+    # No middleware (see errors.py): every handler is wrapped in json_errors instead.
+    app = web.Application(client_max_size=64 * 1024)
     app[appkeys.CONFIG] = config
     app[appkeys.SERVICES] = {}
     app.cleanup_ctx.extend([database_ctx, settings_ctx, ledger_ctx, bot_ctx])
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", json_errors(healthz))
 
     from .api import setup_api  # the Mini App API (its own module tree)
 
@@ -194,7 +195,7 @@ def create_app(config: Config, *, run_bot: bool = True) -> web.Application:
             )
             return await handler.handle(request)
 
-        app.router.add_post(_webhook_path(config), webhook)
+        app.router.add_post(_webhook_path(config), json_errors(webhook))
         app.cleanup_ctx.append(webhook_ctx)
     elif run_bot:
         app.cleanup_ctx.append(polling_ctx)

@@ -1,30 +1,42 @@
-"""Standard error bodies and the one error middleware.
+"""Standard error bodies, and the guard that gives every handler them.
 
 Every error the HTTP server answers is ``{"error": {"code": "<snake_case>",
 "message": "<human text>"}}``.  Client mistakes are 4xx; a 5xx only ever means
 a bug or an unreachable database, and is logged with its traceback.
+
+There is no error middleware: aiohttp answers a raised ``web.HTTPException``
+as it is, so :class:`ApiError` *is* the JSON response, and :func:`json_errors`
+wraps each handler to turn anything else into one.  (A middleware, with the
+wrapper aiohttp adds around every handler once any middleware exists, cost
+about 10% of a board request's throughput; a wrapped handler costs nothing
+measurable.)
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Mapping
+from typing import Awaitable, Callable, Mapping
 
 import orjson
 from aiohttp import web
 
 log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ApiError(Exception):
+class ApiError(web.HTTPException):
     """Raise from a handler to answer ``status`` with a standard error body."""
 
     def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
+        # Not HTTPException.__init__: it takes its status from the class and warns about body=.
+        web.Response.__init__(
+            self, status=status, headers=headers, content_type="application/json",
+            body=orjson.dumps({"error": {"code": code, "message": message}}),
+        )
+        Exception.__init__(self, message)
         self.code = code
         self.message = message
-        self.headers = dict(headers or {})
 
 
 def bad_request(message: str, code: str = "bad_request") -> ApiError:
@@ -53,11 +65,8 @@ def json_response(data, status: int = 200, headers: Mapping[str, str] | None = N
     )
 
 
-def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    return json_response({"error": {"code": code, "message": message}}, status, headers)
-
-
-# aiohttp's own HTTP exceptions (404 from the router, 405, 413...) get snake_case codes.
+# aiohttp's own HTTP exceptions (413 from reading a body, 404/405 from the router...)
+# get snake_case codes.
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -68,20 +77,32 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+_KEPT_HEADERS = ("allow", "retry-after")
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler):
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise  # redirects and the like pass through
-        code = _HTTP_CODES.get(exc.status, "http_error" if exc.status < 500 else "server_error")
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        return error_response(exc.status, code, exc.reason or code.replace("_", " "), headers)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "Internal server error; it has been logged")
+def as_api_error(exc: web.HTTPException) -> ApiError:
+    """One of aiohttp's plain-text HTTP errors, in the standard JSON shape."""
+    code = _HTTP_CODES.get(exc.status, "http_error" if exc.status < 500 else "server_error")
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in _KEPT_HEADERS}
+    return ApiError(exc.status, code, exc.reason or code.replace("_", " "), headers)
+
+
+def json_errors(handler: Handler) -> Handler:
+    """``handler``, answering every error in the standard shape: an unexpected
+    exception is logged and becomes a JSON 500, aiohttp's own 4xx become JSON."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError:
+            raise
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise  # redirects and the like pass through
+            raise as_api_error(exc) from None
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            raise ApiError(500, "internal_error", "Internal server error; it has been logged") from None
+
+    return guarded

@@ -113,6 +113,11 @@ def from_nano(nano: int) -> Decimal:
     return Decimal(f"{nano}E-{NANO_DIGITS}")  # the string constructor is exact whatever the context
 
 
+# decimals -> (nano-tons per last shown digit, 10**decimals); format_tons runs a few
+# times per API request, so it does no more than two integer divisions.
+_SHOWN = {d: (10 ** (NANO_DIGITS - d), 10**d) for d in range(NANO_DIGITS + 1)}
+
+
 def format_tons(nano: int, decimals: int) -> str:
     """A stored amount as text with exactly ``decimals`` digits after the point.
 
@@ -121,10 +126,14 @@ def format_tons(nano: int, decimals: int) -> str:
     happens after an admin lowered ``tons.decimals``: a shown amount is never
     more than what was credited.  Plain notation always; no "-0.00".
     """
-    _check_int("nano", nano)
-    _check_decimals(decimals)
-    whole, fraction = divmod(abs(nano), NANO)
-    digits = f"{fraction:0{NANO_DIGITS}d}"[:decimals]
-    text = f"{whole}.{digits}" if decimals else str(whole)
-    negative = nano < 0 and (whole or digits.strip("0"))
-    return "-" + text if negative else text
+    if type(nano) is not int or type(decimals) is not int or decimals not in _SHOWN:
+        _check_int("nano", nano)  # refuses bools and floats with a clear error
+        _check_decimals(decimals)
+    scale, unit = _SHOWN[decimals]
+    shown = (nano if nano >= 0 else -nano) // scale  # truncated toward zero
+    if decimals:
+        whole, fraction = divmod(shown, unit)
+        text = f"{whole}.{fraction:0{decimals}d}"
+    else:
+        text = str(shown)
+    return "-" + text if nano < 0 and shown else text

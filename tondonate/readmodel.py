@@ -29,6 +29,7 @@ POLL_SECONDS = 0.5
 OVERLAP_SECONDS = 5  # re-read a little of the past: clocks of several processes differ
 PAST_WEEK_TTL = 30.0
 PAST_WEEKS_CACHED = 16
+RANKS_CACHED = 100_000  # per board, between two changes of it
 
 
 @dataclasses.dataclass(slots=True)
@@ -44,11 +45,14 @@ class UserInfo:
 class Board:
     """One ranking: tons descending, then who reached the total first, then the lower id."""
 
-    __slots__ = ("_sorted", "_keys", "version")
+    __slots__ = ("_sorted", "_keys", "_ranks", "version")
 
     def __init__(self) -> None:
         self._sorted: SortedList = SortedList()
         self._keys: dict[int, tuple[int, int, int]] = {}  # id -> (-tons, reached_at, id)
+        # Ranks asked since the board last changed: a Mini App asks its user's ranks with
+        # every request, and SortedList.index is a few microseconds of Python.
+        self._ranks: dict[int, int | None] = {}
         self.version = 0
 
     def set(self, entity: int, tons: int, reached_at: int, listed: bool = True) -> bool:
@@ -63,12 +67,19 @@ class Board:
         if key is not None:
             self._keys[entity] = key
             self._sorted.add(key)
+        self._ranks.clear()
         self.version += 1
         return True
 
     def rank(self, entity: int) -> int | None:
-        key = self._keys.get(entity)
-        return None if key is None else self._sorted.index(key) + 1
+        try:
+            return self._ranks[entity]
+        except KeyError:
+            if len(self._ranks) >= RANKS_CACHED:
+                self._ranks.clear()
+            key = self._keys.get(entity)
+            rank = self._ranks[entity] = None if key is None else self._sorted.index(key) + 1
+            return rank
 
     def tons(self, entity: int) -> int:
         key = self._keys.get(entity)

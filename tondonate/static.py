@@ -2,7 +2,8 @@
 
 Hashed assets are cached for a year; ``index.html`` is never cached, so a new
 release is picked up at once; unknown non-API paths fall back to index.html so
-the single-page app can own its routes.
+the single-page app can own its routes.  Any other method on a path no route
+takes gets a JSON 405 (or 404 under ``/api``), as every error does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .errors import not_found
+from .errors import ApiError, json_errors, not_found
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
@@ -32,8 +33,8 @@ def setup_static(app: web.Application, root: Path | None = None) -> None:
 
     async def serve(request: web.Request) -> web.StreamResponse:
         tail = request.match_info.get("tail", "")
-        if tail.startswith("api/") or tail == "api":
-            raise not_found(f"No API route {request.method} {request.path}")
+        if _under_api(request.path):
+            return await unrouted(request)  # a JSON 405 for a POST-only route, else 404
         if tail:
             candidate = (root / tail).resolve()
             if candidate.is_relative_to(root) and candidate.is_file():
@@ -47,4 +48,27 @@ def setup_static(app: web.Application, root: Path | None = None) -> None:
             return web.Response(text=_MISSING_BUNDLE, content_type="text/html", headers={"Cache-Control": NO_CACHE})
         return web.FileResponse(index, headers={"Cache-Control": NO_CACHE, "Content-Type": "text/html; charset=utf-8"})
 
-    app.router.add_get("/{tail:.*}", serve, name="spa")
+    app.router.add_get("/{tail:.*}", json_errors(serve), name="spa")
+    app.router.add_route("*", "/{tail:.*}", json_errors(unrouted), name="unrouted")
+
+
+def _under_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+async def unrouted(request: web.Request) -> web.StreamResponse:
+    """Reached by a method that no route of this path takes (a GET ends at the bundle).
+    The router found that already but cannot say so without a middleware, so ask each
+    resource again; this only ever runs for a client's mistake."""
+    api = _under_api(request.path)
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.name == "unrouted" or (api and resource.name == "spa"):
+            continue
+        match, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        methods = ", ".join(sorted(allowed))
+        raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}; use {methods}",
+                       {"Allow": methods})
+    raise not_found(f"No API route {request.method} {request.path}")

@@ -41,28 +41,42 @@ class InitDataValidator:
     def __init__(self, bot_token: str, *, clock: Callable[[], float] = time.time):
         self._secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
         self._clock = clock
-        self._cache: dict[str, InitData] = {}
+        self._cache: dict[str, InitData] = {}  # validated initData strings
+        self._headers: dict[str, InitData] = {}  # validated Authorization headers ("tma <initData>")
 
     def from_header(self, header: str | None, max_age: int) -> InitData:
+        data = self._headers.get(header)  # type: ignore[arg-type]
+        if data is not None:  # the same header as before: only its age is left to check
+            return self._check_age(data, header, max_age)
         if not header:
             raise unauthorized("Authorization header with Telegram initData is required", "missing_init_data")
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "tma" or not raw.strip():
             raise unauthorized("Authorization must be 'tma <initData>'", "invalid_auth_scheme")
-        return self.validate(raw.strip(), max_age)
+        data = self.validate(raw.strip(), max_age)
+        self._remember(self._headers, header, data)
+        return data
 
     def validate(self, raw: str, max_age: int) -> InitData:
         data = self._cache.get(raw)
         if data is None:
             data = self._check_signature(raw)
-            if len(self._cache) >= CACHE_SIZE:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[raw] = data
+            self._remember(self._cache, raw, data)
+        return self._check_age(data, raw, max_age)
+
+    @staticmethod
+    def _remember(cache: dict[str, InitData], key: str, data: InitData) -> None:
+        if len(cache) >= CACHE_SIZE:
+            cache.pop(next(iter(cache)))  # the oldest entry
+        cache[key] = data
+
+    def _check_age(self, data: InitData, key: str, max_age: int) -> InitData:
         now = self._clock()
         if data.auth_date > now + MAX_FUTURE_SECONDS:
             raise unauthorized("initData auth_date is in the future", "init_data_from_future")
         if now - data.auth_date > max_age:
-            self._cache.pop(raw, None)
+            self._cache.pop(key, None)
+            self._headers.pop(key, None)
             raise unauthorized("initData has expired: reopen the Mini App", "init_data_expired")
         return data
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .. import appkeys
 from ..readmodel import ReadModel, UserInfo
-from ..settings import Settings
+from ..settings import Settings, SettingsStore
 from ..users import ensure_user, parse_ref
 from .auth import InitData, InitDataValidator, forbidden_blocked
 
@@ -22,10 +22,11 @@ class ApiState:
     page_cache: dict
     app: web.Application
     model: ReadModel | None = None  # set by the read model's cleanup context
+    store: SettingsStore | None = None  # likewise (the settings context runs before it)
 
     @property
     def settings(self) -> Settings:
-        return self.app[appkeys.SETTINGS].current
+        return self.store.current
 
     @property
     def db(self):
@@ -39,7 +40,7 @@ class ApiState:
 API: web.AppKey[ApiState] = web.AppKey("api_state")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)  # not frozen: its __init__ runs on every request, and frozen's is slower
 class Caller:
     init: InitData
     info: UserInfo

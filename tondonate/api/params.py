@@ -27,6 +27,8 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
 
 
 def paging(request: web.Request, page_size: int) -> tuple[int, int]:
+    if not request.query_string:  # the usual first page: no query to parse
+        return page_size, 0
     return query_int(request, "limit", page_size, 1, 100), query_int(request, "offset", 0, 0, MAX_OFFSET)
 
 
