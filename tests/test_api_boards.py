@@ -355,7 +355,7 @@ async def test_referral_link_uses_the_short_name(stack):
         await client.close()
 
 
-def test_board_ranks_follow_every_change_despite_the_rank_cache():
+async def test_board_ranks_follow_every_change_despite_the_rank_cache():
     from tondonate.readmodel import Board
 
     board = Board.build([(1, 50, 10), (2, 40, 11), (3, 30, 12)], lambda _id: True)

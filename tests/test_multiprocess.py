@@ -73,8 +73,12 @@ async def test_two_serve_processes_credit_each_payment_once(new_pg_url, tmp_path
                     return totals[0] == totals[1] == f"{expected_stars}.00"
 
                 await eventually(converged, timeout=5, what="both read models converged")
-            thanks = [c for emu in (emu_a, emu_b) for c in emu.calls if c[0] == "sendMessage"]
-            assert len(thanks) == PAYMENTS  # one thank-you per credit, none for duplicates
+            def thanked():  # thank-yous go out at bot.thanks_per_second, after the credits
+                return sum(c[0] == "sendMessage" for emu in (emu_a, emu_b) for c in emu.calls)
+
+            await eventually(lambda: thanked() >= PAYMENTS, timeout=10, what="every credit thanked")
+            await asyncio.sleep(0.5)
+            assert thanked() == PAYMENTS  # one thank-you per credit, none for duplicates
         finally:
             for proc in procs:
                 if proc.returncode is None:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from . import appkeys
 from .bot import build_bot, build_dispatcher
+from .bot.thanks import ThankYouSender
 from .config import Config
 from .db import open_database
 from .errors import json_errors, json_response
@@ -64,9 +65,11 @@ async def bot_ctx(app: web.Application):
     services = app[appkeys.SERVICES]
     bot = build_bot(config)
     app[appkeys.BOT] = bot
+    store = app[appkeys.SETTINGS]
+    thanks = ThankYouSender(bot, lambda: store.current["bot.thanks_per_second"])
     app[appkeys.DISPATCHER] = build_dispatcher(
-        db=app[appkeys.DB], settings=app[appkeys.SETTINGS], config=config, services=services,
-        ledger=services["ledger"],
+        db=app[appkeys.DB], settings=store, config=config, services=services,
+        ledger=services["ledger"], thanks=thanks,
     )
     refresher = None
     try:
@@ -82,6 +85,7 @@ async def bot_ctx(app: web.Application):
         refresher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await refresher
+    await thanks.close()
     await bot.session.close()
 
 

@@ -158,6 +158,8 @@ SPECS: dict[str, Spec] = {
         Spec("limits.invoices_per_minute", 10, _int(1, 10_000), "invoices one user may create per minute"),
         Spec("auth.max_age_seconds", 86_400, _int(60, 30 * 86_400), "oldest Mini App initData accepted"),
         Spec("admin.ids", [], _ids, "Telegram ids of admins"),
+        Spec("bot.thanks_per_second", 25, _int(0, 30),
+             "thank-you messages the bot sends per second after payments (0: none; Telegram allows ~30)"),
     ]
 }
 

@@ -9,23 +9,15 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
-from aiogram.methods import SendMessage
 from aiogram.types import Message, PreCheckoutQuery
 
 from ..i18n import t
 from ..ledger import CURRENCY, IncomingPayment, Ledger
 from ..money import format_tons
 from ..users import Profile
+from .thanks import ThankYouSender
 
 log = logging.getLogger(__name__)
-
-
-class _SendThanks(SendMessage):
-    """sendMessage whose answer stays a plain dict: nothing reads the sent Message, and
-    aiogram building one (a full pydantic validation) was the largest single cost of
-    handling a payment update."""
-
-    __returning__ = dict
 
 
 async def on_pre_checkout(query: PreCheckoutQuery, ledger: Ledger) -> None:
@@ -41,7 +33,7 @@ async def on_pre_checkout(query: PreCheckoutQuery, ledger: Ledger) -> None:
         await query.answer(ok=False, error_message=t(query.from_user.language_code, refusal))
 
 
-async def on_successful_payment(message: Message, ledger: Ledger) -> None:
+async def on_successful_payment(message: Message, ledger: Ledger, thanks: ThankYouSender) -> None:
     paid = message.successful_payment
     user = message.from_user
     if paid.currency != CURRENCY:  # we only ever issue Stars invoices
@@ -58,12 +50,9 @@ async def on_successful_payment(message: Message, ledger: Ledger) -> None:
         raw=message.model_dump(mode="json", exclude_none=True, exclude={"bot"}) if hasattr(message, "model_dump") else None,
     )
     result = await ledger.credit(payment)
-    if result.status == "credited":
+    if result.status == "credited":  # queued: sent at Telegram's pace, never in the payment's way
         decimals = ledger.get_settings().tons_decimals
-        try:
-            await message.bot(_SendThanks(chat_id=message.chat.id, text=t(user.language_code, "paid", tons=format_tons(result.tons_nano, decimals))))
-        except Exception as exc:  # a thank-you that fails must not look like a failed payment
-            log.info("could not send the thank-you message: %s", exc)
+        thanks.send(message.chat.id, t(user.language_code, "paid", tons=format_tons(result.tons_nano, decimals)))
 
 
 async def on_refunded_payment(message: Message, ledger: Ledger) -> None:

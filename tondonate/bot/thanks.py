@@ -1,0 +1,107 @@
+"""Thank-you messages after credited payments: off the payment path, within Telegram's limits.
+
+Telegram lets a bot send about 30 messages a second in all (and answers more with
+429 Too Many Requests), while payments can arrive far faster.  So a credit only
+*queues* its thank-you; one task sends the queue at no more than the setting
+``bot.thanks_per_second`` (0 turns them off).  When more than ``MAX_WAITING`` are
+waiting, a burst's further thank-yous are skipped and counted in the log: the
+payment itself is credited either way, and the Mini App and Telegram's own
+receipt already tell the payer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Callable
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import SendMessage
+
+log = logging.getLogger(__name__)
+
+MAX_WAITING = 1_000
+FLUSH_SECONDS = 1.0  # on shutdown, what is still queued gets this long
+MAX_RETRY_AFTER = 60.0
+
+
+class _SendThanks(SendMessage):
+    """sendMessage whose answer stays a plain dict: nothing reads the sent Message, and
+    aiogram building one (a full pydantic validation) was the largest single cost of
+    sending it."""
+
+    __returning__ = dict
+
+
+class ThankYouSender:
+    def __init__(self, bot: Bot, per_second: Callable[[], int], *, max_waiting: int = MAX_WAITING):
+        self._bot = bot
+        self._per_second = per_second
+        self._queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(max_waiting)
+        self._skipped = 0
+        self._task: asyncio.Task | None = None
+
+    def send(self, chat_id: int, text: str) -> bool:
+        """Queue a thank-you; False when it is skipped (turned off, or too many waiting)."""
+        if self._per_second() <= 0:
+            return False
+        try:
+            self._queue.put_nowait((chat_id, text))
+        except asyncio.QueueFull:
+            if not self._skipped:
+                log.warning("more than %d thank-you messages waiting: skipping new ones until the queue drains",
+                            self._queue.maxsize)
+            self._skipped += 1
+            return False
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="thank-you-sender")
+        return True
+
+    @property
+    def waiting(self) -> int:
+        return self._queue.qsize()
+
+    async def _run(self) -> None:
+        next_at = 0.0
+        while not self._queue.empty():
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            chat_id, text = self._queue.get_nowait()
+            await self._deliver(chat_id, text)
+            next_at = time.monotonic() + 1 / max(1, self._per_second())
+            if self._skipped and self._queue.empty():
+                log.warning("skipped %d thank-you messages during a burst of payments", self._skipped)
+                self._skipped = 0
+
+    async def _deliver(self, chat_id: int, text: str) -> None:
+        for attempt in range(2):
+            try:
+                await self._bot(_SendThanks(chat_id=chat_id, text=text))
+                return
+            except TelegramRetryAfter as exc:  # flood control: wait as told, then one more try
+                if attempt:
+                    break
+                await asyncio.sleep(min(exc.retry_after, MAX_RETRY_AFTER))
+            except Exception as exc:  # a thank-you that fails must not look like a failed payment
+                log.info("could not send a thank-you message to %s: %s", chat_id, exc)
+                return
+        log.info("could not send a thank-you message to %s: Telegram's flood control", chat_id)
+
+    async def close(self, flush_seconds: float = FLUSH_SECONDS) -> None:
+        """Send what is queued for up to ``flush_seconds``, then give up on the rest."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), flush_seconds)
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        left = self._queue.qsize() + self._skipped
+        if left:
+            log.warning("stopping: %d thank-you messages not sent", left)
