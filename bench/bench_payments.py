@@ -10,7 +10,9 @@ The path measured is the production one: a Bot API emulator (Telegram's
 stand-in, in a child process so its CPU is not charged to the bot) holds the
 updates; the app from ``create_app`` (aiogram's real Dispatcher long-polling
 the emulator over HTTP, the read model, the ledger) takes them, credits each
-payment into SQLite exactly once and thanks the payer with a sendMessage.
+payment into SQLite exactly once and queues a thank-you, which goes out at
+``bot.thanks_per_second`` (Telegram's flood limit), not at the payments' pace:
+the count of thank-yous sent is printed.
 ``--duplicates`` of the updates repeat an earlier charge, some in the same
 getUpdates batch as the original.
 

@@ -52,7 +52,7 @@ class Board:
         self._keys: dict[int, tuple[int, int, int]] = {}  # id -> (-tons, reached_at, id)
         # Ranks asked since the board last changed: a Mini App asks its user's ranks with
         # every request, and SortedList.index is a few microseconds of Python.
-        self._ranks: dict[int, int | None] = {}
+        self._ranks: dict[int, tuple[int, int] | None] = {}
         self.version = 0
 
     def set(self, entity: int, tons: int, reached_at: int, listed: bool = True) -> bool:
@@ -71,15 +71,20 @@ class Board:
         self.version += 1
         return True
 
-    def rank(self, entity: int) -> int | None:
+    def standing(self, entity: int) -> tuple[int, int] | None:
+        """(rank, tons) of ``entity``, or None when it is not on this board."""
         try:
             return self._ranks[entity]
         except KeyError:
             if len(self._ranks) >= RANKS_CACHED:
                 self._ranks.clear()
             key = self._keys.get(entity)
-            rank = self._ranks[entity] = None if key is None else self._sorted.index(key) + 1
-            return rank
+            found = self._ranks[entity] = None if key is None else (self._sorted.index(key) + 1, -key[0])
+            return found
+
+    def rank(self, entity: int) -> int | None:
+        found = self.standing(entity)
+        return None if found is None else found[0]
 
     def tons(self, entity: int) -> int:
         key = self._keys.get(entity)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 import zoneinfo
@@ -215,7 +216,7 @@ class Settings:
     def tons_rounding(self) -> str:
         return self.values["tons.rounding"]
 
-    @property
+    @functools.cached_property  # a snapshot never changes; the week board asks on every request
     def timezone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.values["week.timezone"])
 

@@ -15,7 +15,7 @@ from ..ledger import PRESET_IDS, InvoiceError
 from ..money import format_tons, to_nano
 from ..readmodel import Board
 from ..weeks import parse_week_key, week_bounds
-from .context import API, ApiState, authenticate, caller
+from .context import API, ApiState, authenticate, caller, caller_id
 from .params import json_object, optional_int, paging, query_choice
 
 log = logging.getLogger(__name__)
@@ -39,27 +39,32 @@ def _profile(model, tg_id: int) -> dict:
     return {"tg_id": tg_id, "username": info.username, "first_name": info.first_name, "photo_url": info.photo_url}
 
 
-def _cached_page(api: ApiState, key: tuple, board: Board, build, limit: int, offset: int,
-                 extra=None) -> bytes:
-    """The serialized page up to (not including) the caller's ``me``, rebuilt only when the
-    read model or the board changed (a past week's board is reloaded aside, without
-    bumping the model's version).  Per request only ``me`` is serialized."""
-    model, cache = api.model, api.page_cache
-    hit = cache.get(key)
-    if hit is not None and hit[0] == model.version and hit[1] is board and hit[2] == board.version:
+# A page's serialized body up to (not including) the caller's ``me`` is kept until the read
+# model or the board changes (a past week's board is reloaded aside, without bumping the
+# model's version); per request only ``me`` is serialized.  Split in a lookup and a store,
+# not one function taking a builder: closures would make every local of the handlers a
+# cell, which costs microseconds on each request.
+def _cached_page(api: ApiState, key: tuple, board: Board) -> bytes | None:
+    hit = api.page_cache.get(key)
+    if hit is not None and hit[0] == api.model.version and hit[1] is board and hit[2] == board.version:
         return hit[3]
-    total = len(board)
-    head = {"limit": limit, "offset": offset, "next_offset": offset + limit if offset + limit < total else None,
-            **(extra() if extra else {})}
-    body = b'{"items":' + orjson.dumps(build()) + b"," + orjson.dumps(head)[1:-1] + b',"me":'
+    return None
+
+
+def _store_page(api: ApiState, key: tuple, board: Board, items: list[dict], limit: int, offset: int,
+                extra: dict | None = None) -> bytes:
+    end = offset + limit
+    head = {"limit": limit, "offset": offset, "next_offset": end if end < len(board) else None, **(extra or {})}
+    body = b'{"items":' + orjson.dumps(items) + b"," + orjson.dumps(head)[1:-1] + b',"me":'
+    cache = api.page_cache
     if len(cache) >= PAGE_CACHE_SIZE:
         cache.clear()
-    cache[key] = (model.version, board, board.version, body)
+    cache[key] = (api.model.version, board, board.version, body)
     return body
 
 
 def _page_response(prefix: bytes, mine: dict | None) -> web.Response:
-    return web.Response(body=prefix + orjson.dumps(mine) + b"}", content_type="application/json")
+    return web.Response(body=b"".join((prefix, orjson.dumps(mine), b"}")), content_type="application/json")
 
 
 def _user_items(model, board: Board, offset: int, limit: int, field: str, decimals: int) -> list[dict]:
@@ -73,14 +78,17 @@ def _user_items(model, board: Board, offset: int, limit: int, field: str, decima
 async def all_time(request: web.Request) -> web.Response:
     api = request.app[API]
     settings = api.settings
-    me = await caller(request, api, settings)
+    tg_id = await caller_id(request, api, settings)
     limit, offset = paging(request, settings["leaderboard.page_size"])
     model, decimals = api.model, settings.tons_decimals
     board = model.all_time
-    page = _cached_page(api, ("all", offset, limit, decimals), board,
-                        lambda: _user_items(model, board, offset, limit, "tons_total", decimals), limit, offset)
-    rank = board.rank(me.tg_id)
-    mine = None if rank is None else {"rank": rank, "tons_total": format_tons(board.tons(me.tg_id), decimals)}
+    key = ("all", offset, limit, decimals)
+    page = _cached_page(api, key, board)
+    if page is None:
+        page = _store_page(api, key, board, _user_items(model, board, offset, limit, "tons_total", decimals),
+                           limit, offset)
+    found = board.standing(tg_id)
+    mine = None if found is None else {"rank": found[0], "tons_total": format_tons(found[1], decimals)}
     return _page_response(page, mine)
 
 
@@ -120,18 +128,20 @@ def _week_bounds(key: str, tz) -> dict:
 async def week(request: web.Request) -> web.Response:
     api = request.app[API]
     settings = api.settings
-    me = await caller(request, api, settings)
+    tg_id = await caller_id(request, api, settings)
     model = api.model
-    week_key = _week_param(request, model)
+    week_key = _week_param(request, model) if request.query_string else model.week_key
     limit, offset = paging(request, settings["leaderboard.page_size"])
     decimals, tz = settings.tons_decimals, settings.timezone
     bounds = _week_bounds(week_key, tz) if week_key != model.week_key else None  # validate before any load
     board = (await model.week_boards(week_key)).users
-    page = _cached_page(api, ("week", week_key, offset, limit, decimals, tz.key), board,
-                        lambda: _user_items(model, board, offset, limit, "tons_week", decimals), limit, offset,
-                        lambda: bounds or _week_bounds(week_key, tz))
-    rank = board.rank(me.tg_id)
-    mine = None if rank is None else {"rank": rank, "tons_week": format_tons(board.tons(me.tg_id), decimals)}
+    key = ("week", week_key, offset, limit, decimals, tz.key)
+    page = _cached_page(api, key, board)
+    if page is None:
+        page = _store_page(api, key, board, _user_items(model, board, offset, limit, "tons_week", decimals),
+                           limit, offset, bounds or _week_bounds(week_key, tz))
+    found = board.standing(tg_id)
+    mine = None if found is None else {"rank": found[0], "tons_week": format_tons(found[1], decimals)}
     return _page_response(page, mine)
 
 
@@ -143,21 +153,29 @@ def _referrer_stats(model, ref: int, decimals: int) -> dict:
     }
 
 
+def _referrer_items(model, board: Board, offset: int, limit: int, decimals: int) -> list[dict]:
+    return [
+        {"rank": rank, **_profile(model, ref), **_referrer_stats(model, ref, decimals)}
+        for rank, ref, _tons in board.page(offset, limit)
+    ]
+
+
 @routes.get("/api/leaderboard/referrals")
 async def referrals(request: web.Request) -> web.Response:
     api = request.app[API]
     settings = api.settings
-    me = await caller(request, api, settings)
+    tg_id = await caller_id(request, api, settings)
     limit, offset = paging(request, settings["leaderboard.page_size"])
-    period = query_choice(request, "period", "all", ("all", "week"))
+    period = query_choice(request, "period", "all", ("all", "week")) if request.query_string else "all"
     model, decimals = api.model, settings.tons_decimals
     board = model.referrers if period == "all" else model.week.referrers
-    page = _cached_page(api, ("ref", period, offset, limit, decimals), board, lambda: [
-        {"rank": rank, **_profile(model, ref), **_referrer_stats(model, ref, decimals)}
-        for rank, ref, _tons in board.page(offset, limit)
-    ], limit, offset, lambda: {"period": period})
-    rank = board.rank(me.tg_id)
-    mine = None if rank is None else {"rank": rank, **_referrer_stats(model, me.tg_id, decimals)}
+    key = ("ref", period, offset, limit, decimals)
+    page = _cached_page(api, key, board)
+    if page is None:
+        page = _store_page(api, key, board, _referrer_items(model, board, offset, limit, decimals),
+                           limit, offset, {"period": period})
+    rank = board.rank(tg_id)
+    mine = None if rank is None else {"rank": rank, **_referrer_stats(model, tg_id, decimals)}
     return _page_response(page, mine)
 
 
@@ -168,12 +186,14 @@ async def me(request: web.Request) -> web.Response:
     me = await caller(request, api, settings)
     model, decimals = api.model, settings.tons_decimals
     tg_id = me.tg_id
+    all_time = model.all_time.standing(tg_id) or (None, 0)
+    week = model.week.users.standing(tg_id) or (None, 0)
     return json_response({
         **_profile(model, tg_id),
-        "tons_total": format_tons(model.all_time.tons(tg_id), decimals),
-        "tons_week": format_tons(model.week.users.tons(tg_id), decimals),
-        "rank_all_time": model.all_time.rank(tg_id),
-        "rank_week": model.week.users.rank(tg_id),
+        "tons_total": format_tons(all_time[1], decimals),
+        "tons_week": format_tons(week[1], decimals),
+        "rank_all_time": all_time[0],
+        "rank_week": week[0],
         **_referrer_stats(model, tg_id, decimals),
         "rank_referrals": model.referrers.rank(tg_id),
         "referrer_id": me.info.referrer_id,
