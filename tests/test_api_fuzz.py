@@ -131,6 +131,14 @@ def seen(app_stack):
          authorization="tma " + sign_init_data(TOKEN, {"id": 1}), body=(None, None), accept=None)
 @example(route=("GET", "/api/leaderboard/all-time"), query="limit=%C2%B2",
          authorization="tma " + sign_init_data(TOKEN, {"id": 1}), body=(None, None), accept=None)
+# Refusals past authentication, whatever the random draw (the coverage check below wants some).
+@example(route=("GET", "/api/leaderboard/all-time"), query="limit=0",
+         authorization="tma " + sign_init_data(TOKEN, {"id": 2}), body=(None, None), accept=None)
+@example(route=("GET", "/api/leaderboard/referrals"), query="period=month",
+         authorization="tma " + sign_init_data(TOKEN, {"id": 3}), body=(None, None), accept=None)
+@example(route=("POST", "/api/payments/create-invoice"), query="",
+         authorization="tma " + sign_init_data(TOKEN, {"id": 4}), body=(b'{"stars_amount": "ten"}', "application/json"),
+         accept=None)
 @example(route=("POST", "/api/referral/attach"), query="",
          authorization="tma " + sign_init_data(TOKEN, {"id": 7, "username": "nul\x00byte", "first_name": "\x00"}),
          body=(b'{"referrer_id": 1}', "application/json"), accept=None)
