@@ -187,13 +187,13 @@ async def me(request: web.Request) -> web.Response:
     model, decimals = api.model, settings.tons_decimals
     tg_id = me.tg_id
     all_time = model.all_time.standing(tg_id) or (None, 0)
-    week = model.week.users.standing(tg_id) or (None, 0)
+    weekly = model.week.users.standing(tg_id) or (None, 0)
     return json_response({
         **_profile(model, tg_id),
         "tons_total": format_tons(all_time[1], decimals),
-        "tons_week": format_tons(week[1], decimals),
+        "tons_week": format_tons(weekly[1], decimals),
         "rank_all_time": all_time[0],
-        "rank_week": week[0],
+        "rank_week": weekly[0],
         **_referrer_stats(model, tg_id, decimals),
         "rank_referrals": model.referrers.rank(tg_id),
         "referrer_id": me.info.referrer_id,
