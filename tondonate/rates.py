@@ -429,3 +429,14 @@ class RateProvider:
                 default,
             )
         return Rate(default, "default", 0, True)
+
+
+async def rate_now(db, settings: Settings) -> Decimal:
+    """The current tons_per_star, for a one-off command (seeding): a provider started,
+    asked once and stopped."""
+    rates = RateProvider(db, lambda: settings)
+    await rates.start()
+    try:
+        return await rates.get_rate()
+    finally:
+        await rates.stop()

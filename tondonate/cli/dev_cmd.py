@@ -26,7 +26,7 @@ def seed_cmd(state, users: int, donations: int, weeks: int, random_seed: int) ->
         tondonate dev seed --users 100000 --donations 1000000 --weeks 52
     """
     from ..db.migrate import migrate
-    from ..rates import RateProvider
+    from ..rates import rate_now
     from ..seed import SeedPlan, seed
     from ..settings import load_settings
     from .options import with_db
@@ -36,12 +36,7 @@ def seed_cmd(state, users: int, donations: int, weeks: int, random_seed: int) ->
 
     async def go(db):
         settings = await load_settings(db, config.settings)
-        rates = RateProvider(db, lambda: settings)
-        await rates.start()
-        try:
-            rate = await rates.get_rate()
-        finally:
-            await rates.stop()
+        rate = await rate_now(db, settings)
         err = click.get_text_stream("stderr")
         with click.progressbar(length=users, label="Users    ", file=err) as user_bar, \
                 click.progressbar(length=donations, label="Donations", file=err) as donation_bar:

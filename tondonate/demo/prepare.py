@@ -29,17 +29,12 @@ async def prepare_database(url: str, users: int, random_seed: int = 1) -> tuple[
     try:
         seeded = 0
         if users and not await db.fetchval("SELECT count(*) FROM users"):
-            from ..rates import RateProvider
+            from ..rates import rate_now
             from ..seed import SeedPlan, seed
             from ..settings import load_settings
 
             settings = await load_settings(db, {})
-            rates = RateProvider(db, lambda: settings)
-            await rates.start()
-            try:
-                rate = await rates.get_rate()
-            finally:
-                await rates.stop()
+            rate = await rate_now(db, settings)
             plan = SeedPlan(users, users * DONATIONS_PER_USER, SEED_WEEKS, seed=random_seed)
             report = await seed(db, settings, rate, plan)
             log.info("seeded %d users and %d donations in %.2f s", report.users, report.donations, report.seconds)
