@@ -17,7 +17,6 @@ deselects them.
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest

@@ -115,7 +115,7 @@ async def test_webhook_mode_receives_updates_with_the_secret(make_config, botapi
     try:
         app = server.app
         url = str(server.make_url("/tg/hook"))
-        await app[appkeys.BOT].set_webhook(url, secret_token="s3cret")
+        await app[appkeys.BOT].bot.set_webhook(url, secret_token="s3cret")
         user = botapi.make_user(901, first_name="Hook")
         botapi.send_text(user, "/start")
         call = await botapi.wait_for_call("sendMessage", timeout=10)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 import re
 import signal
 import socket
@@ -34,6 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--no-first-run", "--disable-sync",
 ]
 STARTUP_BUDGET = 5.0  # seconds from process start to the page answering (the issue's bar)
+BOT_BUDGET = 20.0  # ...and to the bot polling, which starts after the page (importing aiogram: 4-5 s)
 
 
 def free_port() -> int:
@@ -63,7 +63,7 @@ class Demo:
         self.url = f"http://127.0.0.1:{self.port}/"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TONDONATE_")}
         env["TMPDIR"] = str(self.tmpdir)
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tondonate", "demo", "--port", str(self.port)],
             cwd=self.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -89,6 +89,15 @@ class Demo:
                 pass
             time.sleep(0.02)
         raise AssertionError(f"the demo did not answer within {timeout:.0f} s")
+
+    def wait_for_bot(self, timeout: float = 60.0) -> float:
+        """Seconds from launch until the demo's bot is up (the host page's state says)."""
+        while time.monotonic() - self.started < timeout:
+            status, state = self.request("GET", "/demo/api/state")
+            if status == 200 and state["bot_ready"]:
+                return time.monotonic() - self.started
+            time.sleep(0.05)
+        raise AssertionError(f"the demo's bot did not start within {timeout:.0f} s")
 
     def request(self, method: str, path: str, body: dict | None = None, base: str | None = None,
                 headers: dict | None = None):
@@ -166,6 +175,7 @@ def test_demo_starts_quickly_prints_the_url_and_stops_leaving_nothing(tmp_path):
         assert status == 200 and state["default_user_id"]
         app = f"http://127.0.0.1:{state['app_port']}"
         assert running.request("GET", "/healthz", base=app) == (200, {"status": "ok"})
+        bot_seconds = running.wait_for_bot()
         # The temporary database lives in TMPDIR while the demo runs...
         [workdir] = running.tmpdir.iterdir()
         assert workdir.name.startswith("tondonate-demo-") and (workdir / "demo.db").is_file()
@@ -180,16 +190,14 @@ def test_demo_starts_quickly_prints_the_url_and_stops_leaving_nothing(tmp_path):
     assert list(running.cwd.iterdir()) == []
 
     seconds, cpu = running.startup_seconds, running.cpu_seconds
-    print(f"demo answered after {seconds:.2f} s, having used {cpu} s of CPU")
-    # The goal is under 5 s on a free 2-core machine (measured by hand: 3.8-7.0 s, most of
-    # it importing aiogram, 4.4-6.9 s on its own here).  A test run shares the cores with pytest and its
-    # PostgreSQL helpers, so the hard limit here is three times that: it catches a real
-    # regression (a slow seed, a blocking start-up step) without failing on a busy box.
+    print(f"demo answered after {seconds:.2f} s, having used {cpu} s of CPU; its bot polled after {bot_seconds:.2f} s")
+    # Measured by hand on a free 2-core machine: the page answers after 1.2-1.5 s and the bot
+    # (importing aiogram, 4-5 s of CPU, in the background) polls after 5-7 s.  A test run shares
+    # the cores with pytest and its PostgreSQL helpers: the 5 s bar still leaves the page 3x room.
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     measured = f"answered after {seconds:.1f} s using {cpu} s of CPU (load {load:.1f} on {cores} cores)"
-    assert seconds < 3 * STARTUP_BUDGET, f"the demo {measured}; the goal is {STARTUP_BUDGET:.0f} s"
-    if seconds >= STARTUP_BUDGET:
-        warnings.warn(f"the demo {measured}: over the {STARTUP_BUDGET:.0f} s goal on this run", stacklevel=1)
+    assert seconds < STARTUP_BUDGET, f"the demo {measured}; the goal is {STARTUP_BUDGET:.0f} s"
+    assert bot_seconds < BOT_BUDGET, f"the demo's bot polled after {bot_seconds:.1f} s"
 
 
 def test_a_busy_port_fails_at_once_with_a_clear_message(tmp_path):

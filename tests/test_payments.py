@@ -266,7 +266,7 @@ async def test_refunds_racing_grouped_credits_keep_the_books_consistent(db_url):
 # -- pre-checkout ---------------------------------------------------------------------
 
 async def test_pre_checkout_refusals_are_fast_and_say_why(app):
-    db, emu, bot = app.db, app.botapi, app.app[appkeys.BOT]
+    db, emu, bot = app.db, app.botapi, app.app[appkeys.BOT].bot
     owner, other, blocked = app.user(700, language_code="en"), app.user(701, language_code="en"), app.user(702)
     for user in (owner, other, blocked):
         await visit(app, user)
@@ -349,7 +349,7 @@ async def test_refund_update_reverses_every_board_once(app, caplog):
     last_week, this_week = week_key(made, tz), current_week_key(tz)
     assert await user_week(db, last_week, 1001) == {"tons": 20 * NANO, "stars": 20, "donations": 1}
 
-    await app.app[appkeys.BOT].refund_star_payment(user_id=1001, telegram_payment_charge_id=outcome.charge_id)
+    await app.app[appkeys.BOT].bot.refund_star_payment(user_id=1001, telegram_payment_charge_id=outcome.charge_id)
     await eventually(lambda: logged(caplog, "payment refunded charge_id"), what="the refund")
     emu.push_update(refunded_update(payer, outcome.charge_id, 20, quote["invoice_id"]))  # delivered again
     await eventually(lambda: logged(caplog, "payment refund duplicate"), what="the repeated refund")

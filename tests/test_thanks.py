@@ -3,7 +3,6 @@ real aiogram Bot against the Bot API emulator."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from aiogram import Bot, Dispatcher
-
+    from .botlife import BotState
     from .config import Config
     from .db import Database
     from .settings import SettingsStore
@@ -16,8 +15,7 @@ if TYPE_CHECKING:
 CONFIG: web.AppKey["Config"] = web.AppKey("config")
 DB: web.AppKey["Database"] = web.AppKey("db")
 SETTINGS: web.AppKey["SettingsStore"] = web.AppKey("settings")
-BOT: web.AppKey["Bot"] = web.AppKey("bot")
-DISPATCHER: web.AppKey["Dispatcher"] = web.AppKey("dispatcher")
+BOT: web.AppKey["BotState"] = web.AppKey("bot")  # .bot, .dispatcher, .ready (see botlife.py)
 # Everything else a feature adds (rates, ledger, read model...) goes in SERVICES
 # under its own name, so adding a feature does not mean editing this file.
 SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")

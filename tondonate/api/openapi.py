@@ -112,6 +112,8 @@ def openapi_document() -> dict:
                     **AUTH_ERRORS, "413": BODY_TOO_LARGE,
                     "429": {**_error("too many invoices"), "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
                     "502": _error("Telegram did not create the invoice"),
+                    "503": {**_error("the bot is still starting (tondonate demo) or could not start"),
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
                 },
             }},
             "/api/referral/attach": {"post": {

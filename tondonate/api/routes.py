@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from .. import appkeys
+from ..botlife import bot_when_ready
 from ..errors import ApiError, bad_request, json_response, too_many_requests
 from ..ledger import PRESET_IDS, InvoiceError
 from ..money import format_tons, to_nano
@@ -234,9 +235,10 @@ async def create_invoice(request: web.Request) -> web.Response:
     if preset_id is not None and not isinstance(preset_id, str):
         raise bad_request(f"preset_id must be one of {', '.join(PRESET_IDS)}", "invalid_preset")
     ledger = api.services["ledger"]
+    bot = await bot_when_ready(api.app)  # at once, except while a demo's bot is still starting
     try:
         quote, link = await ledger.create_invoice(
-            api.app[appkeys.BOT], me.tg_id, body.get("stars_amount"), preset_id, me.init.profile.language_code
+            bot, me.tg_id, body.get("stars_amount"), preset_id, me.init.profile.language_code
         )
     except InvoiceError as exc:
         if exc.retry_after is not None:

@@ -160,6 +160,7 @@ class DemoHost:
             "bot_username": self._emulator.bot_username,
             "bot_name": self._emulator.bot_user["first_name"],
             "default_user_id": self.default_user_id,
+            "bot_ready": self._app[appkeys.BOT].ready.is_set(),  # it starts after the page (see botlife.py)
             "tg_version": TG_VERSION,
             "tg_platform": TG_PLATFORM,
         })

@@ -343,6 +343,7 @@ class BotAPIEmulator:
         self._charges: dict[str, _Charge] = {}
         self._transactions: list[dict[str, Any]] = []
         self._faults: dict[str, list[_Fault]] = {}
+        self._holds: dict[str, asyncio.Event] = {}
         self._stubs: dict[str, Any] = {}
         self._commands: dict[str, list[Any]] = {}
         self._menu_buttons: dict[int | None, Any] = {}
@@ -475,6 +476,9 @@ class BotAPIEmulator:
             self._record(method, dict(raw))
             raise
         self._record(method, params)
+        gate = self._holds.get(method.lower())
+        if gate is not None:
+            await gate.wait()
         faults = self._faults.get(method.lower())
         if faults:
             fault = faults[0]
@@ -941,6 +945,11 @@ class BotAPIEmulator:
             retry_after = 1
         error = BotAPIError(error_code, description, retry_after)
         self._faults.setdefault(method.lower(), []).append(_Fault(error, times))
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Make calls of ``method`` wait (a slow Telegram) until the returned event is set."""
+        gate = self._holds[method.lower()] = asyncio.Event()
+        return gate
 
     def stub_method(self, method: str, result: Any = True) -> None:
         """Answer a method the emulator does not implement with a fixed ``result``."""

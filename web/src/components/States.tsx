@@ -4,6 +4,7 @@ import { AlertIcon } from './icons';
 
 // Server error codes whose meaning the user needs in their own words (the server's
 // `message` is English prose for developers, never shown as is).
+const TELEGRAM_CODES = new Set(['telegram_unavailable', 'bot_starting', 'bot_unavailable']);
 const AMOUNT_CODES = new Set(['amount_out_of_range', 'invalid_amount', 'missing_amount', 'invalid_preset', 'preset_mismatch']);
 
 /** What to tell the user about a failed request; `topup` for create-invoice. */
@@ -13,7 +14,8 @@ export function errorText(e: ApiError | null, context: 'board' | 'topup' = 'boar
   if (e.code === 'user_blocked') return t(context === 'topup' ? 'topupBlocked' : 'errorBlocked');
   if (e.status === 401 || e.status === 403) return t('errorAuth');
   if (e.status === 429) return e.retryAfter ? t('tooMany', { sec: e.retryAfter }) : t('tooManyNoTime');
-  if (e.code === 'telegram_unavailable') return t('telegramUnavailable');
+  // bot_starting / bot_unavailable: the server's bot is not up (yet), a 503 like Telegram being down
+  if (TELEGRAM_CODES.has(e.code)) return t('telegramUnavailable');
   if (AMOUNT_CODES.has(e.code)) return t('amountChanged');
   return t('errorGeneric');
 }

@@ -1,0 +1,208 @@
+"""The bot side of the server, opened and closed as ONE cleanup context: the aiogram
+Bot and Dispatcher, getMe, long polling or the webhook, and the reconcile loop.
+
+aiogram is imported here, in a worker thread, and by nothing on the way to serving
+HTTP: importing it builds some 600 pydantic models, 4-5 s of CPU on a small VPS.
+``tondonate serve`` waits for the bot before it listens (a bad token must stop the
+start); ``tondonate demo`` starts it in the background, so the page and the read API
+answer about a second after launch, and what needs the bot (creating an invoice, a
+webhook update) waits for it with :func:`bot_when_ready`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from . import appkeys
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
+
+log = logging.getLogger(__name__)
+
+RECONCILE_EVERY = 3600.0
+BOT_WAIT_SECONDS = 15.0  # how long a request needing the bot waits for a background start
+
+
+class StartupError(RuntimeError):
+    """The server cannot start; the message tells the operator what to fix."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BotIdentity:
+    """Who the bot is (from getMe): the username makes the referral links."""
+
+    id: int
+    username: str | None
+    first_name: str
+
+
+@dataclasses.dataclass
+class BotState:
+    """The bot and its dispatcher once started (under ``appkeys.BOT``; set later than
+    the app's start in the background, so they cannot be app keys of their own)."""
+
+    ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    bot: "Bot | None" = None
+    dispatcher: "Dispatcher | None" = None
+    failed: str | None = None  # why a background start gave up
+
+
+async def bot_when_ready(app: web.Application, timeout: float | None = None) -> "Bot":
+    """The Bot, once started; a 503 with Retry-After when it is still starting
+    after ``timeout`` seconds (default BOT_WAIT_SECONDS), or could not start."""
+    state = app[appkeys.BOT]
+    if not state.ready.is_set() and state.failed is None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(state.ready.wait(), BOT_WAIT_SECONDS if timeout is None else timeout)
+    if state.failed is not None:
+        raise ApiError(503, "bot_unavailable", f"The bot could not start: {state.failed}", {"Retry-After": "30"})
+    if not state.ready.is_set():
+        raise ApiError(503, "bot_starting", "The bot is still starting; try again in a few seconds", {"Retry-After": "2"})
+    return state.bot
+
+
+def bot_ctx(*, run_bot: bool, background: bool):
+    """The cleanup context.  ``run_bot=False`` builds the Bot (for createInvoiceLink)
+    without polling, webhook or reconcile; ``background`` starts it without waiting."""
+
+    async def ctx(app: web.Application):
+        state = app[appkeys.BOT] = BotState()
+        async with contextlib.AsyncExitStack() as stack:
+            if not background:
+                await _start(app, stack, state, run_bot)
+                state.ready.set()
+                yield
+                return
+            task = asyncio.create_task(_start_in_background(app, stack, run_bot, state), name="bot-start")
+            try:
+                yield
+            finally:
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        # leaving the stack stopped polling, reconcile and the thank-you queue, then closed the session
+
+    return ctx
+
+
+async def _start_in_background(app: web.Application, stack: contextlib.AsyncExitStack, run_bot: bool,
+                               state: BotState) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        await _start(app, stack, state, run_bot)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        state.failed = str(exc)
+        log.error("the bot could not start: %s", exc, exc_info=not isinstance(exc, StartupError))
+        return
+    state.ready.set()
+    log.info("bot started in the background in %.2f s", loop.time() - started)
+
+
+async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: BotState, run_bot: bool) -> None:
+    # In a thread: the event loop keeps answering HTTP while pydantic builds aiogram's models.
+    await asyncio.to_thread(importlib.import_module, "tondonate.bot")
+    from aiogram.exceptions import TelegramUnauthorizedError
+
+    from .bot import build_bot, build_dispatcher
+    from .bot.thanks import ThankYouSender
+
+    config, services, store = app[appkeys.CONFIG], app[appkeys.SERVICES], app[appkeys.SETTINGS]
+    bot = build_bot(config)
+    stack.push_async_callback(bot.session.close)
+    thanks = ThankYouSender(bot, lambda: store.current["bot.thanks_per_second"])
+    stack.push_async_callback(thanks.close)  # flushed before the session closes
+    try:
+        me = await bot.get_me()
+    except TelegramUnauthorizedError:
+        raise StartupError("Telegram rejected bot.token (401 Unauthorized): check TONDONATE_BOT_TOKEN") from None
+    except Exception as exc:  # Telegram briefly unreachable: keep serving, learn the username later
+        log.warning("getMe failed (%s); retrying in the background", exc)
+        refresher = asyncio.create_task(_get_me_until_ok(bot, services), name="bot-get-me")
+        stack.push_async_callback(_cancel, refresher)
+    else:
+        services["bot_user"] = BotIdentity(me.id, me.username, me.first_name)
+    dp = build_dispatcher(
+        db=app[appkeys.DB], settings=store, config=config, services=services,
+        ledger=services["ledger"], thanks=thanks,
+    )
+    state.bot, state.dispatcher = bot, dp
+    if not run_bot:
+        return
+    if config.bot.mode == "webhook":
+        await bot.set_webhook(
+            config.bot.webhook_url,
+            secret_token=config.bot.webhook_secret or None,
+            allowed_updates=dp.resolve_used_update_types(),
+        )
+        log.info("webhook set to %s", config.bot.webhook_url)
+    else:
+        await stack.enter_async_context(_polling(bot, dp))
+    reconciler = asyncio.create_task(_reconcile_loop(services["ledger"], bot), name="reconcile")
+    stack.push_async_callback(_cancel, reconciler)
+
+
+async def _cancel(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _get_me_until_ok(bot, services: dict) -> None:
+    delay = 1.0
+    while "bot_user" not in services:
+        await asyncio.sleep(delay)
+        try:
+            me = await bot.get_me()
+        except Exception as exc:
+            log.warning("getMe failed again (%s)", exc)
+            delay = min(delay * 2, 60)
+        else:
+            services["bot_user"] = BotIdentity(me.id, me.username, me.first_name)
+
+
+@contextlib.asynccontextmanager
+async def _polling(bot, dp):
+    """Long polling in the server's own event loop; stopped first on shutdown."""
+    task = asyncio.create_task(
+        dp.start_polling(bot, handle_signals=False, close_bot_session=False,
+                         allowed_updates=dp.resolve_used_update_types()),
+        name="bot-polling",
+    )
+    try:
+        yield
+    finally:
+        with contextlib.suppress(RuntimeError):  # RuntimeError: polling already ended
+            await dp.stop_polling()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=3)
+
+
+async def _reconcile_loop(ledger, bot) -> None:
+    """Credit what a crash or an outage left behind: at start-up, then hourly."""
+    from .reconcile import reconcile
+
+    while True:
+        try:
+            report = await reconcile(ledger, bot)
+            log.info(
+                "reconcile: scanned %d transactions, credited %d missing, applied %d refunds, %d recorded credited",
+                report.scanned, len(report.credited), len(report.refunded), report.recorded_credited,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("reconcile failed (%s); will try again", exc)
+        await asyncio.sleep(RECONCILE_EVERY)
