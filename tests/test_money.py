@@ -136,6 +136,15 @@ def test_format_tons_bad_arguments():
         format_tons(1, 10)
     with pytest.raises(TypeError):
         format_tons(1.5, 2)
+    # zero has a fast path: it refuses the same arguments
+    for nano, decimals in ((0, 10), (0, True), (False, 2), (0.0, 2)):
+        with pytest.raises((TypeError, ValueError)):
+            format_tons(nano, decimals)
+
+
+@pytest.mark.parametrize("decimals", range(10))
+def test_format_zero_tons(decimals):
+    assert format_tons(0, decimals) == ("0." + "0" * decimals if decimals else "0")
 
 
 def test_pipeline_stars_to_stored_to_shown():

@@ -114,8 +114,10 @@ def from_nano(nano: int) -> Decimal:
 
 
 # decimals -> (nano-tons per last shown digit, 10**decimals); format_tons runs a few
-# times per API request, so it does no more than two integer divisions.
+# times per API request, so it does no more than two integer divisions (and none for
+# zero, the most common amount: most users have no referral sums).
 _SHOWN = {d: (10 ** (NANO_DIGITS - d), 10**d) for d in range(NANO_DIGITS + 1)}
+_ZEROS = {d: f"{0:.{d}f}" for d in _SHOWN}
 
 
 def format_tons(nano: int, decimals: int) -> str:
@@ -126,6 +128,10 @@ def format_tons(nano: int, decimals: int) -> str:
     happens after an admin lowered ``tons.decimals``: a shown amount is never
     more than what was credited.  Plain notation always; no "-0.00".
     """
+    if nano == 0 and type(nano) is int:
+        zero = _ZEROS.get(decimals)
+        if zero is not None and type(decimals) is int:
+            return zero
     if type(nano) is not int or type(decimals) is not int or decimals not in _SHOWN:
         _check_int("nano", nano)  # refuses bools and floats with a clear error
         _check_decimals(decimals)

@@ -45,7 +45,7 @@ class UserInfo:
 class Board:
     """One ranking: tons descending, then who reached the total first, then the lower id."""
 
-    __slots__ = ("_sorted", "_keys", "_ranks", "version")
+    __slots__ = ("_sorted", "_keys", "_ranks", "memo", "version")
 
     def __init__(self) -> None:
         self._sorted: SortedList = SortedList()
@@ -53,6 +53,9 @@ class Board:
         # Ranks asked since the board last changed: a Mini App asks its user's ranks with
         # every request, and SortedList.index is a few microseconds of Python.
         self._ranks: dict[int, tuple[int, int] | None] = {}
+        # Whatever a reader derives from this board (the API keeps each caller's serialized
+        # standing here); emptied with the ranks whenever the board changes.
+        self.memo: dict = {}
         self.version = 0
 
     def set(self, entity: int, tons: int, reached_at: int, listed: bool = True) -> bool:
@@ -68,6 +71,7 @@ class Board:
             self._keys[entity] = key
             self._sorted.add(key)
         self._ranks.clear()
+        self.memo.clear()
         self.version += 1
         return True
 
@@ -78,6 +82,7 @@ class Board:
         except KeyError:
             if len(self._ranks) >= RANKS_CACHED:
                 self._ranks.clear()
+                self.memo.clear()
             key = self._keys.get(entity)
             found = self._ranks[entity] = None if key is None else (self._sorted.index(key) + 1, -key[0])
             return found

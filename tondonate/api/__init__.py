@@ -17,7 +17,10 @@ async def read_model_ctx(app: web.Application):
     store = app[appkeys.SETTINGS]
     model = ReadModel(app[appkeys.DB], lambda: store.current.timezone)
     await model.start()
-    app[API].model, app[API].store = model, store
+    api = app[API]
+    api.model, api.store = model, store
+    api.use_settings(store.current)
+    store.on_change(lambda _old, new: api.use_settings(new))
     yield
     await model.stop()
 
@@ -27,7 +30,10 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def setup_api(app: web.Application) -> None:
-    app[API] = ApiState(validator=InitDataValidator(app[appkeys.CONFIG].bot.token), page_cache={}, app=app)
+    config = app[appkeys.CONFIG]
+    api = app[API] = ApiState(validator=InitDataValidator(config.bot.token), page_cache={}, app=app, config=config,
+                              services=app[appkeys.SERVICES])
     app.cleanup_ctx.append(read_model_ctx)
-    app.router.add_routes(web.RouteDef(r.method, r.path, json_errors(r.handler), r.kwargs) for r in routes)
+    # Each handler gets the state with the request (handler(request, api)).
+    app.router.add_routes(web.RouteDef(r.method, r.path, json_errors(r.handler, api), r.kwargs) for r in routes)
     app.router.add_get("/api/openapi.json", json_errors(openapi))

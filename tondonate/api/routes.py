@@ -9,14 +9,13 @@ from datetime import datetime, timezone
 import orjson
 from aiohttp import web
 
-from .. import appkeys
 from ..botlife import bot_when_ready
 from ..errors import ApiError, bad_request, json_response, too_many_requests
 from ..ledger import PRESET_IDS, InvoiceError
 from ..money import format_tons, to_nano
 from ..readmodel import Board
 from ..weeks import parse_week_key, week_bounds
-from .context import API, ApiState, authenticate, caller, caller_id
+from .context import ApiState, authenticate, caller, known_caller
 from .params import json_object, optional_int, paging, query_choice
 
 log = logging.getLogger(__name__)
@@ -25,10 +24,10 @@ PAGE_CACHE_SIZE = 512
 
 
 def _referral_link(api: ApiState, tg_id: int) -> str | None:
-    bot_user = api.services.get("bot_user")
+    bot_user = api.services.get("bot_user")  # learnt from getMe, possibly after the start
     if bot_user is None or not bot_user.username:
         return None
-    short_name = api.app[appkeys.CONFIG].webapp.short_name
+    short_name = api.config.webapp.short_name
     path = f"{bot_user.username}/{short_name}" if short_name else bot_user.username
     return f"https://t.me/{path}?startapp=ref_{tg_id}"
 
@@ -64,8 +63,20 @@ def _store_page(api: ApiState, key: tuple, board: Board, items: list[dict], limi
     return body
 
 
-def _page_response(prefix: bytes, mine: dict | None) -> web.Response:
-    return web.Response(body=b"".join((prefix, orjson.dumps(mine), b"}")), content_type="application/json")
+def _page_response(prefix: bytes, mine: bytes) -> web.Response:
+    return web.Response(body=b"".join((prefix, mine, b"}")), content_type="application/json")
+
+
+def _standing(board: Board, tg_id: int, field: str, decimals: int) -> bytes:
+    """The caller's ``me`` on ``board``, serialized: kept in the board's memo until it changes
+    (a Mini App asks its user's standing with every page)."""
+    key = (tg_id, field, decimals)
+    mine = board.memo.get(key)
+    if mine is None:
+        found = board.standing(tg_id)
+        mine = board.memo[key] = b"null" if found is None else orjson.dumps(
+            {"rank": found[0], field: format_tons(found[1], decimals)})
+    return mine
 
 
 def _user_items(model, board: Board, offset: int, limit: int, field: str, decimals: int) -> list[dict]:
@@ -75,22 +86,21 @@ def _user_items(model, board: Board, offset: int, limit: int, field: str, decima
     ]
 
 
+# Every handler takes the API's state after the request (see setup_api).
 @routes.get("/api/leaderboard/all-time")
-async def all_time(request: web.Request) -> web.Response:
-    api = request.app[API]
-    settings = api.settings
-    tg_id = await caller_id(request, api, settings)
-    limit, offset = paging(request, settings["leaderboard.page_size"])
-    model, decimals = api.model, settings.tons_decimals
+async def all_time(request: web.Request, api: ApiState) -> web.Response:
+    tg_id = known_caller(request, api)
+    if tg_id is None:
+        tg_id = (await caller(request, api)).tg_id
+    limit, offset = paging(request, api.page_size)
+    model, decimals = api.model, api.decimals
     board = model.all_time
     key = ("all", offset, limit, decimals)
     page = _cached_page(api, key, board)
     if page is None:
         page = _store_page(api, key, board, _user_items(model, board, offset, limit, "tons_total", decimals),
                            limit, offset)
-    found = board.standing(tg_id)
-    mine = None if found is None else {"rank": found[0], "tons_total": format_tons(found[1], decimals)}
-    return _page_response(page, mine)
+    return _page_response(page, _standing(board, tg_id, "tons_total", decimals))
 
 
 def _iso(moment: datetime) -> str:
@@ -126,14 +136,14 @@ def _week_bounds(key: str, tz) -> dict:
 
 
 @routes.get("/api/leaderboard/week")
-async def week(request: web.Request) -> web.Response:
-    api = request.app[API]
-    settings = api.settings
-    tg_id = await caller_id(request, api, settings)
+async def week(request: web.Request, api: ApiState) -> web.Response:
+    tg_id = known_caller(request, api)
+    if tg_id is None:
+        tg_id = (await caller(request, api)).tg_id
     model = api.model
     week_key = _week_param(request, model) if request.query_string else model.week_key
-    limit, offset = paging(request, settings["leaderboard.page_size"])
-    decimals, tz = settings.tons_decimals, settings.timezone
+    limit, offset = paging(request, api.page_size)
+    decimals, tz = api.decimals, api.settings.timezone
     bounds = _week_bounds(week_key, tz) if week_key != model.week_key else None  # validate before any load
     board = (await model.week_boards(week_key)).users
     key = ("week", week_key, offset, limit, decimals, tz.key)
@@ -141,9 +151,7 @@ async def week(request: web.Request) -> web.Response:
     if page is None:
         page = _store_page(api, key, board, _user_items(model, board, offset, limit, "tons_week", decimals),
                            limit, offset, bounds or _week_bounds(week_key, tz))
-    found = board.standing(tg_id)
-    mine = None if found is None else {"rank": found[0], "tons_week": format_tons(found[1], decimals)}
-    return _page_response(page, mine)
+    return _page_response(page, _standing(board, tg_id, "tons_week", decimals))
 
 
 def _referrer_stats(model, ref: int, decimals: int) -> dict:
@@ -162,31 +170,34 @@ def _referrer_items(model, board: Board, offset: int, limit: int, decimals: int)
 
 
 @routes.get("/api/leaderboard/referrals")
-async def referrals(request: web.Request) -> web.Response:
-    api = request.app[API]
-    settings = api.settings
-    tg_id = await caller_id(request, api, settings)
-    limit, offset = paging(request, settings["leaderboard.page_size"])
+async def referrals(request: web.Request, api: ApiState) -> web.Response:
+    tg_id = known_caller(request, api)
+    if tg_id is None:
+        tg_id = (await caller(request, api)).tg_id
+    limit, offset = paging(request, api.page_size)
     period = query_choice(request, "period", "all", ("all", "week")) if request.query_string else "all"
-    model, decimals = api.model, settings.tons_decimals
+    model, decimals = api.model, api.decimals
     board = model.referrers if period == "all" else model.week.referrers
     key = ("ref", period, offset, limit, decimals)
     page = _cached_page(api, key, board)
     if page is None:
         page = _store_page(api, key, board, _referrer_items(model, board, offset, limit, decimals),
                            limit, offset, {"period": period})
+    # Not memoized on the board: the counts and the other period's sum change without it.
     rank = board.rank(tg_id)
     mine = None if rank is None else {"rank": rank, **_referrer_stats(model, tg_id, decimals)}
-    return _page_response(page, mine)
+    return _page_response(page, orjson.dumps(mine))
 
 
 @routes.get("/api/me")
-async def me(request: web.Request) -> web.Response:
-    api = request.app[API]
-    settings = api.settings
-    me = await caller(request, api, settings)
-    model, decimals = api.model, settings.tons_decimals
-    tg_id = me.tg_id
+async def me(request: web.Request, api: ApiState) -> web.Response:
+    model, decimals = api.model, api.decimals
+    tg_id = known_caller(request, api)
+    if tg_id is None:
+        known = await caller(request, api)
+        tg_id, referrer_id = known.tg_id, known.info.referrer_id
+    else:
+        referrer_id = model.users[tg_id].referrer_id
     all_time = model.all_time.standing(tg_id) or (None, 0)
     weekly = model.week.users.standing(tg_id) or (None, 0)
     return json_response({
@@ -197,17 +208,16 @@ async def me(request: web.Request) -> web.Response:
         "rank_week": weekly[0],
         **_referrer_stats(model, tg_id, decimals),
         "rank_referrals": model.referrers.rank(tg_id),
-        "referrer_id": me.info.referrer_id,
+        "referrer_id": referrer_id,
         "referral_link": _referral_link(api, tg_id),
         "week_key": model.week_key,
     })
 
 
 @routes.get("/api/config")
-async def config(request: web.Request) -> web.Response:
-    api = request.app[API]
+async def config(request: web.Request, api: ApiState) -> web.Response:
     settings = api.settings
-    await caller(request, api, settings)
+    await caller(request, api)
     rate = await api.services["rates"].get_rate()
     bot_user = api.services.get("bot_user")
     return json_response({
@@ -223,10 +233,8 @@ async def config(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/payments/create-invoice")
-async def create_invoice(request: web.Request) -> web.Response:
-    api = request.app[API]
-    settings = api.settings
-    me = await caller(request, api, settings)
+async def create_invoice(request: web.Request, api: ApiState) -> web.Response:
+    me = await caller(request, api)
     body = await json_object(request)
     unknown = set(body) - {"stars_amount", "preset_id"}
     if unknown:
@@ -251,7 +259,7 @@ async def create_invoice(request: web.Request) -> web.Response:
             log.error("createInvoiceLink failed: %s", exc)
             raise ApiError(502, "telegram_unavailable", "Telegram did not create the invoice; try again shortly") from None
         raise
-    decimals = settings.tons_decimals
+    decimals = api.decimals
     return json_response({
         "invoice_id": quote.invoice_id,
         "invoice_link": link,
@@ -270,15 +278,13 @@ _ATTACH_REFUSALS = {
 
 
 @routes.post("/api/referral/attach")
-async def referral_attach(request: web.Request) -> web.Response:
-    api = request.app[API]
-    settings = api.settings
-    authenticate(request, api, settings)  # 401 before any complaint about the body
+async def referral_attach(request: web.Request, api: ApiState) -> web.Response:
+    authenticate(request, api)  # 401 before any complaint about the body
     body = await json_object(request)
     referrer_id = optional_int(body, "referrer_id")
     if referrer_id is None or not 0 < referrer_id < 2**63:
         raise bad_request("referrer_id must be a Telegram user id", "invalid_parameter")
-    me = await caller(request, api, settings, ref_code=referrer_id)
+    me = await caller(request, api, ref_code=referrer_id)
     if me.referral == "attached":
         return json_response({"attached": True, "referrer_id": referrer_id})
     status, code, message = _ATTACH_REFUSALS.get(me.referral, _ATTACH_REFUSALS["refused:unknown"])
