@@ -355,16 +355,49 @@ async def test_referral_link_uses_the_short_name(stack):
         await client.close()
 
 
-async def test_board_ranks_follow_every_change_despite_the_rank_cache():
+async def test_board_ranks_follow_every_change():
     from tondonate.readmodel import Board
 
     board = Board.build([(1, 50, 10), (2, 40, 11), (3, 30, 12)], lambda _id: True)
     assert [board.rank(i) for i in (1, 2, 3, 4)] == [1, 2, 3, None]
     assert board.set(3, 60, 20)  # 3 overtakes everyone
     assert [board.rank(i) for i in (1, 2, 3)] == [2, 3, 1]
-    assert not board.set(3, 60, 20)  # nothing moved: the cached ranks stay right
+    assert not board.set(3, 60, 20)  # nothing moved
     assert [board.rank(i) for i in (1, 2, 3)] == [2, 3, 1]
     assert board.set(1, 0, 30)  # back to zero: off the board
     assert [board.rank(i) for i in (1, 2, 3, 4)] == [None, 2, 1, None]
     assert board.set(4, 45, 31)  # a newcomer asked before it was listed
     assert [board.rank(i) for i in (2, 3, 4)] == [3, 1, 2]
+
+
+async def test_board_ranks_match_sortedlist_index_through_random_changes():
+    """Board's rank reads the SortedList's sublists directly; it must agree with
+    SortedList.index on every entry, across sublist splits and merges."""
+    import random
+
+    from tondonate.readmodel import Board
+
+    rng = random.Random(5)
+    board = Board.build([(i, rng.randrange(1, 500), i) for i in range(1, 3001)], lambda _id: True)
+    board._sorted._reset(50)  # small sublists: many splits and merges below
+    for step in range(4000):
+        entity = rng.randrange(1, 4001)
+        board.set(entity, rng.choice((0, rng.randrange(1, 500))), 10_000 + step)
+        if step % 400 == 0 or step == 3999:
+            for i, key in enumerate(board._sorted):
+                entity = key & (2**64 - 1)
+                assert board.rank(entity) == board._sorted.index(key) + 1 == i + 1
+                assert board.page(i, 1) == [(i + 1, entity, board.tons(entity))]
+            assert all(board.rank(e) is None for e in range(1, 4001) if e not in board._keys)
+
+
+async def test_board_order_packs_tons_time_and_id():
+    """Packed keys order like (-tons, reached_at, id), for huge amounts and the extremes too."""
+    from tondonate.readmodel import Board
+
+    rows = [(5, 10**30, 7), (2**63 - 1, 10**30, 7), (3, 10**30, 2**32 - 1), (4, 1, 0), (1, 1, 0), (6, 10**30, 0)]
+    board = Board.build(rows, lambda _id: True)
+    assert board.page(0, 10) == [(1, 6, 10**30), (2, 5, 10**30), (3, 2**63 - 1, 10**30), (4, 3, 10**30),
+                                 (5, 1, 1), (6, 4, 1)]
+    with pytest.raises(ValueError):
+        board.set(8, 1, 2**32)

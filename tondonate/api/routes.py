@@ -68,15 +68,9 @@ def _page_response(prefix: bytes, mine: bytes) -> web.Response:
 
 
 def _standing(board: Board, tg_id: int, field: str, decimals: int) -> bytes:
-    """The caller's ``me`` on ``board``, serialized: kept in the board's memo until it changes
-    (a Mini App asks its user's standing with every page)."""
-    key = (tg_id, field, decimals)
-    mine = board.memo.get(key)
-    if mine is None:
-        found = board.standing(tg_id)
-        mine = board.memo[key] = b"null" if found is None else orjson.dumps(
-            {"rank": found[0], field: format_tons(found[1], decimals)})
-    return mine
+    """The caller's ``me`` on ``board``, serialized."""
+    found = board.standing(tg_id)
+    return b"null" if found is None else orjson.dumps({"rank": found[0], field: format_tons(found[1], decimals)})
 
 
 def _user_items(model, board: Board, offset: int, limit: int, field: str, decimals: int) -> list[dict]:
