@@ -401,3 +401,4 @@ async def test_board_order_packs_tons_time_and_id():
                                  (5, 1, 1), (6, 4, 1)]
     with pytest.raises(ValueError):
         board.set(8, 1, 2**32)
+

@@ -27,9 +27,39 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
 
 
 def paging(request: web.Request, page_size: int) -> tuple[int, int]:
-    if not request.query_string:  # the usual first page: no query to parse
+    query = request.query_string
+    if not query:  # the usual first page: no query to parse
         return page_size, 0
-    return query_int(request, "limit", page_size, 1, 100), query_int(request, "offset", 0, 0, MAX_OFFSET)
+    return _plain_paging(query, page_size) or (
+        query_int(request, "limit", page_size, 1, 100), query_int(request, "offset", 0, 0, MAX_OFFSET))
+
+
+def _plain_paging(query: str, page_size: int) -> tuple[int, int] | None:
+    """(limit, offset) from a plain query such as ``limit=20&offset=40`` without building
+    the parsed query (a few microseconds, on every "more" of a board).  None for anything
+    else (escapes, repeats, a bad or out-of-range value): the full parse decides, and
+    words its 400."""
+    if "%" in query or "+" in query:
+        return None
+    limit, offset, seen = page_size, 0, 0
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "limit":
+            bit = 1
+        elif name == "offset":
+            bit = 2
+        else:
+            continue  # another parameter (week_key, period): not paging's
+        if seen & bit or not (value.isascii() and value.isdigit() and len(value) <= 16):
+            return None
+        seen |= bit
+        if bit == 1:
+            limit = int(value)
+        else:
+            offset = int(value)
+    if not (1 <= limit <= 100 and 0 <= offset <= MAX_OFFSET):
+        return None
+    return limit, offset
 
 
 def query_choice(request: web.Request, name: str, default: str, options: tuple[str, ...]) -> str:
