@@ -191,8 +191,8 @@ def test_demo_starts_quickly_prints_the_url_and_stops_leaving_nothing(tmp_path):
 
     seconds, cpu = running.startup_seconds, running.cpu_seconds
     print(f"demo answered after {seconds:.2f} s, having used {cpu} s of CPU; its bot polled after {bot_seconds:.2f} s")
-    # Measured by hand on a free 2-core machine: the page answers after 1.2-1.5 s and the bot
-    # (importing aiogram, 4-5 s of CPU, in the background) polls after 5-7 s.  A test run shares
+    # Measured by hand on a free 2-core machine: the page answers after 0.9-1.5 s and the bot
+    # (importing aiogram, 4-5 s of CPU, in the background) polls after 4-7 s.  A test run shares
     # the cores with pytest and its PostgreSQL helpers: the 5 s bar still leaves the page 3x room.
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     measured = f"answered after {seconds:.1f} s using {cpu} s of CPU (load {load:.1f} on {cores} cores)"

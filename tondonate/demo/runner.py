@@ -17,7 +17,6 @@ from typing import Callable
 
 from aiohttp import web
 
-
 log = logging.getLogger(__name__)
 
 BOT_USERNAME = "tondonate_demo_bot"
