@@ -82,6 +82,13 @@ async def seed(db: Database, settings: Settings, rate: Decimal, plan: SeedPlan, 
     now = int(time.time()) if now is None else now
     first = (await db.fetchval("SELECT max(tg_id) FROM users") or FIRST_ID - 1) + 1
     first = max(first, FIRST_ID)
+    if db.dialect == "sqlite":
+        # Checkpoint the WAL into the database file every ~200 MB instead of every 4 MB:
+        # each batch rewrites index pages all over the file, and checkpointing after every
+        # batch wrote many of them again and again (110 s instead of 126 s at a million
+        # donations; 800 MB gained nothing more).  A setting of this connection only;
+        # closing it checkpoints and removes the WAL.
+        await db.execute("PRAGMA wal_autocheckpoint = 50000")
     span = plan.weeks * 7 * 86400
     joined = sorted(now - rng.randrange(span) for _ in range(plan.users))
     report = SeedReport()
@@ -120,22 +127,32 @@ async def seed(db: Database, settings: Settings, rate: Decimal, plan: SeedPlan, 
     weeks_of: dict[int, str] = {}  # quarter hour -> week key (every UTC offset is whole quarter hours)
     writing, previous = None, 0  # the previous batch's write (and size), overlapped with building the next
 
+    # Every donation's (paid_at, donor) first, then written in time order, as a real bot
+    # writes them.  The time-keyed indexes (paid_at, created_at, week_key) and the
+    # charge ids (sequence numbers) then grow at their right edge instead of taking
+    # random inserts all over a B-tree: a third less time at a million donations.
+    # Packed in one int each (paid_at high, donor index low) to sort a million quickly.
+    moments = []
+    for index in rng.choices(range(len(donors)), weights, k=plan.donations):
+        # Paid after the user joined; recent weeks are busier.
+        paid_at = max(joined_at[donors[index]], now - int(span * rng.random() ** 1.5)) + rng.randrange(3600)
+        moments.append(min(paid_at, now) << 32 | index)
+    moments.sort()
+
     def build(start: int, count: int) -> list[list]:
         """Runs in a worker thread while SQLite (which releases the GIL) writes the last batch."""
         batch = []
-        for n, tg_id in enumerate(rng.choices(donors, weights, k=count), start=start):
+        for n in range(start, start + count):
+            paid_at, tg_id = moments[n] >> 32, donors[moments[n] & 0xFFFFFFFF]
             stars = _amount(rng, tiers[tg_id])
-            # Paid after the user joined; recent weeks are busier.
-            paid_at = max(joined_at[tg_id], now - int(span * rng.random() ** 1.5)) + rng.randrange(3600)
-            paid_at = min(paid_at, now)
             tons_nano = tons_of.get(stars)
             if tons_nano is None:
                 tons_nano = tons_of[stars] = to_nano(tons_for(stars, rate, decimals, rounding))
             week = weeks_of.get(paid_at // 900)
             if week is None:
                 week = weeks_of[paid_at // 900] = week_key(paid_at, tz)
-            payment = IncomingPayment(f"seed-{tg_id}-{n}-{plan.seed}", tg_id, None, stars, "XTR", paid_at,
-                                      Profile(tg_id))
+            # Unique across runs: ``first`` is a fresh user id each time.
+            payment = IncomingPayment(f"seed-{first}-{n:09d}", tg_id, None, stars, "XTR", paid_at, Profile(tg_id))
             batch.append(
                 Ledger.record_steps(payment, rate, tons_nano, paid_at)[1:]  # [1:]: the user exists
                 # The flip to paid and the donation; the aggregates are summed once at the end.

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .options import pass_state, run
@@ -37,7 +39,7 @@ def seed_cmd(state, users: int, donations: int, weeks: int, random_seed: int) ->
     async def go(db):
         settings = await load_settings(db, config.settings)
         rate = await rate_now(db, settings)
-        err = click.get_text_stream("stderr")
+        err = sys.stderr  # the bars go to stderr, the summary to stdout
         with click.progressbar(length=users, label="Users    ", file=err) as user_bar, \
                 click.progressbar(length=donations, label="Donations", file=err) as donation_bar:
             bars = {"users": user_bar, "donations": donation_bar}
