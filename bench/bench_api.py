@@ -134,13 +134,25 @@ def parse_wrk(output: str) -> tuple[float, float, float]:
     return rps, percentile("50"), percentile("99")
 
 
-async def wrk(url: str, script: Path, args) -> tuple[float, float, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def wrk(url: str, script: Path, args, pid: int) -> tuple[float, float, float, float]:
+    """(requests/s, p50 ms, p99 ms, server CPU us per request) of one wrk run against ``pid``'s server."""
+    cpu = cpu_seconds(pid)
     proc = await asyncio.create_subprocess_exec(
         "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "-s", str(script), url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
-    return parse_wrk(out.decode())
+    cpu = cpu_seconds(pid) - cpu
+    output = out.decode()
+    rps, p50, p99 = parse_wrk(output)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    return rps, p50, p99, cpu / requests * 1e6
 
 
 async def payment_stream(emu: BotAPIEmulator, db_url: str, users: int, stop: asyncio.Event, rate: float) -> int:
@@ -244,25 +256,27 @@ async def main() -> None:
                 bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), str(size)],
                                         preexec_fn=server_cpus)
                 urls = (f"http://127.0.0.1:{bare_port}/bare", f"http://127.0.0.1:{port}{endpoint}")
+                pids = (bare.pid, server.pid)
                 try:
                     await wait_ok(f"http://127.0.0.1:{bare_port}/")
                     warm = argparse.Namespace(**{**vars(args), "duration": 2})
-                    for url in urls:
-                        await wrk(url, script, warm)  # warm-up, not counted
+                    for url, pid in zip(urls, pids):
+                        await wrk(url, script, warm, pid)  # warm-up, not counted
                     rounds, pairs = [], []
                     for _ in range(args.rounds):
                         # Alone, A B B A: (bare runs, real runs) of the round.
-                        runs = [await wrk(urls[i], script, args) for i in (0, 1, 1, 0)]
+                        runs = [await wrk(urls[i], script, args, pids[i]) for i in (0, 1, 1, 0)]
                         rounds.append(((runs[0], runs[3]), (runs[1], runs[2])))
                         # Side by side, both loaded at once and sharing the servers' CPU.
-                        pairs.append(await asyncio.gather(*(wrk(url, script, args) for url in urls)))
+                        pairs.append(await asyncio.gather(*(wrk(url, script, args, pid) for url, pid in zip(urls, pids))))
                 finally:
                     bare.send_signal(signal.SIGINT)
                     bare.wait()
                 rows.append((endpoint, size, rounds, pairs))
                 print(f"{endpoint}: alone " + ", ".join(f"{ratio(r):.0%}" for r in rounds)
                       + "; side by side " + ", ".join(f"{r[1][0] / r[0][0]:.0%}" for r in pairs)
-                      + " (endpoint/bare per round)", flush=True)
+                      + " (endpoint/bare per round); CPU per request "
+                      + ", ".join(f"{cpu_ratio(r):.0%}" for r in rounds) + " (bare/endpoint)", flush=True)
         finally:
             stop.set()
             sent = await stream if stream else 0
@@ -274,8 +288,9 @@ async def main() -> None:
     print(f"{args.users:,} users, {args.donations:,} donations, {args.weeks} weeks; db {args.db_url.split(':')[0]}; "
           f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; {sent} payments flowed in meanwhile")
     print()
-    print("| endpoint | body bytes | req/s | p50 ms | p99 ms | bare req/s | bare p99 ms | ratio (range) | side by side |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| endpoint | body bytes | req/s | p50 ms | p99 ms | bare req/s | bare p99 ms | ratio (range) | side by side "
+          "| CPU µs/req | bare CPU µs/req | CPU ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for endpoint, size, rounds, pairs in rows:
         real = [run for r in rounds for run in r[1]]
         bare = [run for r in rounds for run in r[0]]
@@ -283,12 +298,23 @@ async def main() -> None:
         brps, bp99 = (statistics.median(run[i] for run in bare) for i in (0, 2))
         ratios = [ratio(r) for r in rounds]
         side = statistics.median(r[1][0] / r[0][0] for r in pairs)
+        cpu, bcpu = statistics.median(run[3] for run in real), statistics.median(run[3] for run in bare)
         print(f"| `{endpoint}` | {size} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {brps:,.0f} | {bp99:.2f} "
-              f"| {statistics.median(ratios):.0%} ({min(ratios):.0%}–{max(ratios):.0%}) | {side:.0%} |")
+              f"| {statistics.median(ratios):.0%} ({min(ratios):.0%}–{max(ratios):.0%}) | {side:.0%} "
+              f"| {cpu:.0f} | {bcpu:.0f} | {statistics.median(cpu_ratio(r) for r in rounds):.0%} |")
     print()
     print(f"{args.rounds} rounds per endpoint; requests/s and latencies are medians of the runs alone.  'ratio': "
           "each round's real/bare requests/s over bare, real, real, bare runs alone (median and range); "
-          "'side by side': both loaded at once on the same CPU (median).")
+          "'side by side': both loaded at once on the same CPU (median); 'CPU µs/req': the server process's "
+          "user+system CPU time per request served alone (median); 'CPU ratio': bare over endpoint per round "
+          "(median), the throughput a CPU-bound server reaches relative to the bare one, less sensitive to "
+          "how the machine schedules the load generator.")
+
+
+def cpu_ratio(round_: tuple) -> float:
+    """A round's bare/real CPU time per request (the sums of its two runs each)."""
+    bare, real = round_
+    return (bare[0][3] + bare[1][3]) / (real[0][3] + real[1][3])
 
 
 def ratio(round_: tuple) -> float:

@@ -220,6 +220,30 @@ async def test_blocked_user_gets_403_everywhere(stack):
     await error_of(await stack.get("/api/me", bob), 403, "user_blocked")
 
 
+async def test_the_same_initdata_rechecked_after_a_change(stack):
+    """A Mini App session sends one initData with every request, and the API remembers
+    that it matched the user's record: a block or a profile change made elsewhere (the
+    CLI, another process, another session) must still be seen by that very string."""
+    alice = stack.user(1011, username="alice")
+    headers = stack.auth(alice)
+    for _ in range(2):  # the first request records it; the second takes the remembered path
+        resp = await stack.client.get("/api/leaderboard/all-time", headers=headers)
+        assert resp.status == 200, await resp.text()
+    assert await set_blocked(stack.db, 1011, True)
+    await stack.settle()
+    for path in ("/api/leaderboard/all-time", "/api/me"):
+        await error_of(await stack.client.get(path, headers=headers), 403, "user_blocked")
+    assert await set_blocked(stack.db, 1011, False)
+    await stack.settle()
+    # Renamed from another session: the old string's profile differs from the record
+    # now, so it is written again (the newest initData seen wins, as on a first visit).
+    await visit(stack, {**alice, "username": "alice_elsewhere"})
+    assert (await _db_user(stack, 1011))["username"] == "alice_elsewhere"
+    me = await (await stack.client.get("/api/me", headers=headers)).json()
+    assert me["username"] == "alice"
+    assert (await _db_user(stack, 1011))["username"] == "alice"
+
+
 async def test_referral_through_start_param(stack):
     referrer = stack.user(2001, username="inviter")
     await visit(stack, referrer)

@@ -26,11 +26,15 @@ MAX_INIT_DATA_BYTES = 8192
 CACHE_SIZE = 50_000
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class InitData:
     profile: Profile
     auth_date: int
     start_param: str | None
+    # The read model's record of this user that the profile was last found up to date
+    # with (see api.context.known_caller): the read model replaces a UserInfo on every
+    # change, never edits one, so while it holds this very object nothing is left to check.
+    verified: object = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def tg_id(self) -> int:

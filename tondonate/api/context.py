@@ -116,8 +116,13 @@ def known_caller(request: web.Request, api: ApiState) -> int | None:
     user whose initData says nothing new (two dictionary lookups).  None for anyone else
     (a first visit, a changed profile, a blocked user): ask :func:`caller`.  Not a
     coroutine: the read-only routes call it on every request."""
-    profile = api.validator.from_header(request.headers.get("Authorization"), api.max_age).profile
+    init = api.validator.from_header(request.headers.get("Authorization"), api.max_age)
+    profile = init.profile
     known = api.model.users.get(profile.tg_id)
-    if known is not None and not known.is_blocked and _up_to_date(known, profile):
-        return profile.tg_id
-    return None
+    if known is None:
+        return None
+    if known is not init.verified:  # the user's record changed (or this initData is new): compare
+        if known.is_blocked or not _up_to_date(known, profile):
+            return None
+        init.verified = known
+    return profile.tg_id
