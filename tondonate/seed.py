@@ -130,7 +130,7 @@ async def seed(db: Database, settings: Settings, rate: Decimal, plan: SeedPlan, 
     # Every donation's (paid_at, donor) first, then written in time order, as a real bot
     # writes them.  The time-keyed indexes (paid_at, created_at, week_key) and the
     # charge ids (sequence numbers) then grow at their right edge instead of taking
-    # random inserts all over a B-tree: a third less time at a million donations.
+    # random inserts all over a B-tree (126 s instead of 159-166 s at a million donations).
     # Packed in one int each (paid_at high, donor index low) to sort a million quickly.
     moments = []
     for index in rng.choices(range(len(donors)), weights, k=plan.donations):
