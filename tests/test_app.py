@@ -4,6 +4,7 @@ import asyncio
 import time
 
 import aiohttp
+import orjson
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -126,3 +127,44 @@ async def test_webhook_mode_receives_updates_with_the_secret(make_config, botapi
                 assert response.status == 401
     finally:
         await server.close()
+
+
+async def _raw_exchange(port: int, request: bytes) -> tuple[str, dict, bytes]:
+    """Send bytes as they are (no client library would send these) and read the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    raw = await asyncio.wait_for(reader.read(), timeout=10)  # the server closes after an unreadable request
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    return status, {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}, body
+
+
+async def test_requests_aiohttp_cannot_parse_get_the_standard_json_error(make_config, unused_tcp_port):
+    from tondonate.errors import JsonErrorsAppRunner
+
+    runner = JsonErrorsAppRunner(create_app(make_config(), run_bot=False), access_log=None)
+    await runner.setup()
+    port = unused_tcp_port
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        oversized = b"tma " + b"a" * 9000  # over aiohttp's 8190-byte header limit
+        for request in (
+            b"GET /api/me HTTP/1.1\r\nHost: x\r\nAuthorization: " + oversized + b"\r\n\r\n",
+            b"GET /api/" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /api/me HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+            b"\x16\x03\x01 not http at all\r\n\r\n",  # TLS spoken to the plain HTTP port
+        ):
+            status, headers, body = await _raw_exchange(port, request)
+            assert status.split()[1] == "400", (request[:40], status, body[:200])
+            assert headers["content-type"].startswith("application/json")
+            error = orjson.loads(body)["error"]
+            assert error["code"] == "bad_request"
+            assert error["message"].startswith("The HTTP request could not be read: ")
+            assert len(error["message"]) < 300, "the offending bytes are not echoed back whole"
+        # ...and the connection after them still serves normally.
+        status, headers, body = await _raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status.split()[1] == "200" and orjson.loads(body) == {"status": "ok"}
+    finally:
+        await runner.cleanup()

@@ -57,6 +57,10 @@ async def test_serve_polls_answers_health_and_stops_on_signal(tmp_path, botapi, 
     proc = await start_serve(tmp_path, botapi, db_url, port)
     try:
         assert await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc) == {"status": "ok"}
+        # A request aiohttp cannot parse is answered in the standard JSON shape too (errors.JsonErrorsAppRunner).
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": "tma " + "a" * 9000}) as r:
+                assert r.status == 400 and (await r.json())["error"]["code"] == "bad_request"
         await botapi.wait_for_call("getUpdates", timeout=10)
         # The bot really answers: /start through long polling reaches our handler.
         user = {"id": 555, "is_bot": False, "first_name": "Op", "language_code": "en"}

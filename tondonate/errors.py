@@ -10,12 +10,17 @@ wraps each handler to turn anything else into one.  (A middleware, with the
 wrapper aiohttp adds around every handler once any middleware exists, cost
 about 10% of a board request's throughput; a wrapped handler costs nothing
 measurable.)
+
+Requests aiohttp cannot even parse (a header over its 8190-byte limit, a broken
+request line) never reach a handler; :class:`JsonErrorsAppRunner` gives those
+the standard shape too, instead of aiohttp's plain text.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Mapping
 
 import orjson
@@ -32,11 +37,15 @@ class ApiError(web.HTTPException):
         # Not HTTPException.__init__: it takes its status from the class and warns about body=.
         web.Response.__init__(
             self, status=status, headers=headers, content_type="application/json",
-            body=orjson.dumps({"error": {"code": code, "message": message}}),
+            body=error_body(code, message),
         )
         Exception.__init__(self, message)
         self.code = code
         self.message = message
+
+
+def error_body(code: str, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message}})
 
 
 def bad_request(message: str, code: str = "bad_request") -> ApiError:
@@ -108,3 +117,43 @@ def json_errors(handler: Callable[..., Awaitable[web.StreamResponse]], *bound: A
             raise ApiError(500, "internal_error", "Internal server error; it has been logged") from None
 
     return guarded
+
+
+class _JsonErrorsProtocol(web.RequestHandler):
+    """aiohttp's per-connection protocol, answering what it cannot parse in the standard shape."""
+
+    __slots__ = ()
+
+    def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs; raises when a response is already out
+        if status >= 500:
+            body = error_body("internal_error", "Internal server error; it has been logged")
+        else:
+            detail = (message or "").strip() or HTTPStatus(status).phrase
+            if len(detail) > 200:  # aiohttp quotes the offending bytes: not all of them
+                detail = detail[:200] + "..."
+            body = error_body(_HTTP_CODES.get(status, "http_error"), f"The HTTP request could not be read: {detail}")
+        response = web.Response(status=status, body=body, content_type="application/json")
+        response.force_close()  # as aiohttp does: the rest of the stream cannot be trusted
+        return response
+
+
+class _JsonErrorsServer(web.Server):
+    def __call__(self) -> web.RequestHandler:
+        protocol = super().__call__()
+        protocol.__class__ = _JsonErrorsProtocol  # same slots: only handle_error differs
+        return protocol
+
+
+class JsonErrorsAppRunner(web.AppRunner):
+    """``web.AppRunner`` whose connections answer unparseable requests in the standard
+    JSON shape.  aiohttp builds those answers in ``RequestHandler.handle_error``, below
+    the application (no handler, middleware or signal sees them), and offers no hook to
+    pick the protocol class, so the server it makes gets ours (tests/test_serve.py
+    fails if an aiohttp release changes this)."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorsServer
+        return server

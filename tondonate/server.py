@@ -11,6 +11,7 @@ from aiohttp import web
 from .app import create_app
 from .config import Config
 from .db.migrate import migrate
+from .errors import JsonErrorsAppRunner
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+    runner = JsonErrorsAppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -139,6 +139,7 @@ async def run_demo(
             return
         from ..config import Config
         from ..emulator import BotAPIEmulator
+        from ..errors import JsonErrorsAppRunner
         from .host import DemoHost
 
         token = demo_token()
@@ -158,7 +159,7 @@ async def run_demo(
         # Telegram's getMe answer, known up front (the emulator is Telegram here): referral
         # links work before the bot's own getMe.
         app[appkeys.SERVICES]["bot_user"] = BotIdentity(emulator.bot_user["id"], BOT_USERNAME, BOT_NAME)
-        app_runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+        app_runner = JsonErrorsAppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
         stack.push_async_callback(app_runner.cleanup)  # also after a failed setup, as serve does
         try:
             await app_runner.setup()
