@@ -253,6 +253,13 @@ async def main() -> None:
                         assert r.status == 200, await r.text()
             stream_started = time.time()
             stream = asyncio.create_task(payment_stream(emu, args.db_url, args.users, stop, args.payments_per_second))
+            # What the payment stream alone costs the server: part of every loaded run's CPU too.
+            await asyncio.sleep(1)
+            idle_cpu, idle_started = cpu_seconds(server.pid), time.perf_counter()
+            await asyncio.sleep(5)
+            stream_share = (cpu_seconds(server.pid) - idle_cpu) / (time.perf_counter() - idle_started)
+            print(f"the payment stream alone takes {stream_share:.1%} of the server's CPU "
+                  f"({stream_share / args.payments_per_second * 1e3:.1f} ms per payment)", flush=True)
             for endpoint in [e for e in ENDPOINTS if not args.only or any(o in e for o in args.only)]:
                 async with aiohttp.ClientSession() as session:
                     async with session.get(f"http://127.0.0.1:{port}{endpoint}",
@@ -294,7 +301,7 @@ async def main() -> None:
     print()
     print(f"{args.users:,} users, {args.donations:,} donations, {args.weeks} weeks; db {args.db_url.split(':')[0]}; "
           f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; {sent} payments sent meanwhile, "
-          f"{credited} credited")
+          f"{credited} credited; the stream alone took {stream_share:.1%} of the server's CPU")
     print()
     print("| endpoint | body bytes | req/s | p50 ms | p99 ms | bare req/s | bare p99 ms | ratio (range) | side by side "
           "| CPU µs/req | bare CPU µs/req | CPU ratio |")
