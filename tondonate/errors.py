@@ -150,8 +150,8 @@ class JsonErrorsAppRunner(web.AppRunner):
     """``web.AppRunner`` whose connections answer unparseable requests in the standard
     JSON shape.  aiohttp builds those answers in ``RequestHandler.handle_error``, below
     the application (no handler, middleware or signal sees them), and offers no hook to
-    pick the protocol class, so the server it makes gets ours (tests/test_serve.py
-    fails if an aiohttp release changes this)."""
+    pick the protocol class, so the server it makes gets ours (tests/test_app.py and
+    tests/test_serve.py fail if an aiohttp release changes this)."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
