@@ -121,3 +121,21 @@ async def test_block_show_and_unblock_a_user(tmp_path, monkeypatch):
     assert "[blocked]" not in (await asyncio.to_thread(invoke, "users", "show", "77")).output
     missing = await asyncio.to_thread(invoke, "users", "block", "78")
     assert missing.exit_code == 1 and "no user with Telegram id 78" in missing.output
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(capsys):
+    from tondonate.cli.options import _LineProgress, progress_bar
+
+    assert isinstance(progress_bar(10, "users"), _LineProgress)  # pytest's stderr is no terminal
+    now = [100.0]
+    with _LineProgress(1000, "donations", clock=lambda: now[0]) as bar:
+        for _ in range(9):
+            now[0] += 3.0  # a line every 10 s or more
+            bar.update(100)
+        now[0] += 1.5
+        bar.update(100)
+    assert capsys.readouterr().err.splitlines() == [
+        "donations  400/1000 (40%, 12 s)",
+        "donations  800/1000 (80%, 24 s)",
+        "donations  1000/1000 in 28.5 s",
+    ]

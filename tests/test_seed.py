@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from click.testing import CliRunner
@@ -63,6 +64,9 @@ def test_cli_seed_reports_and_checks(tmp_path, monkeypatch):
                            catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "Added 120 users and 900 donations" in result.output
+    # Not a terminal here: progress comes as lines, each bar's last one when it is complete.
+    assert re.search(r"^Users +120/120 in \d+\.\d s$", result.output, re.M), result.output
+    assert re.search(r"^Donations +900/900 in \d+\.\d s$", result.output, re.M), result.output
     checked = runner.invoke(cli, ["db", "check"], catch_exceptions=False)
     assert checked.exit_code == 0 and "all aggregates match" in checked.output
 

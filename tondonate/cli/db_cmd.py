@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from ..db import DatabaseError
-from .options import pass_state, run, with_db
+from .options import pass_state, progress_bar, run, with_db
 
 
 @click.group("db")
@@ -137,7 +136,7 @@ def copy_cmd(source_url: str, target_url: str, force: bool, batch_size: int) -> 
         click.echo(f"target: applied {len(applied)} migration(s)")
 
     def progress(table: str, total: int):
-        return click.progressbar(length=total, label=f"{table:<22}", show_pos=True, file=sys.stderr)
+        return progress_bar(total, f"{table:<22}")
 
     async def go():
         source, target = open_database(source_url), open_database(target_url)

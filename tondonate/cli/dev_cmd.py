@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import sys
-
 import click
 
-from .options import pass_state, run
+from .options import pass_state, progress_bar, run
 
 
 @click.group("dev")
@@ -39,9 +37,8 @@ def seed_cmd(state, users: int, donations: int, weeks: int, random_seed: int) ->
     async def go(db):
         settings = await load_settings(db, config.settings)
         rate = await rate_now(db, settings)
-        err = sys.stderr  # the bars go to stderr, the summary to stdout
-        with click.progressbar(length=users, label="Users    ", file=err) as user_bar, \
-                click.progressbar(length=donations, label="Donations", file=err) as donation_bar:
+        # The bars go to stderr, the summary to stdout.
+        with progress_bar(users, "Users    ") as user_bar, progress_bar(donations, "Donations") as donation_bar:
             bars = {"users": user_bar, "donations": donation_bar}
             return await seed(db, settings, rate, SeedPlan(users, donations, weeks, seed=random_seed),
                               progress=lambda kind, n: bars[kind].update(n))

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import sys
+import time
 from types import SimpleNamespace
 
 import click
@@ -78,3 +79,43 @@ async def with_db(config: Config, fn):
         return await fn(db)
     finally:
         await db.stop()
+
+
+class _LineProgress:
+    """``click.progressbar``'s stand-in when stderr is not a terminal (a log file,
+    systemd, CI), where click shows the label alone: a line every ``every`` seconds
+    while the work goes on, and one when it is complete."""
+
+    def __init__(self, length: int, label: str, every: float = 10.0, clock=time.monotonic):
+        self.length, self.label, self.every, self.clock = length, label, every, clock
+        self.done, self.finished = 0, False
+
+    def __enter__(self) -> "_LineProgress":
+        self.started = self.last = self.clock()
+        return self
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = self.clock()
+        if self.done >= self.length:
+            self._finish(now)
+        elif now - self.last >= self.every:
+            self.last = now
+            click.echo(f"{self.label}  {self.done}/{self.length} ({self.done / self.length:.0%}, "
+                       f"{now - self.started:.0f} s)", err=True)
+
+    def _finish(self, now: float) -> None:
+        if not self.finished:
+            self.finished = True
+            click.echo(f"{self.label}  {self.done}/{self.length} in {now - self.started:.1f} s", err=True)
+
+    def __exit__(self, exc_type, *_exc) -> None:
+        if exc_type is None:
+            self._finish(self.clock())
+
+
+def progress_bar(length: int, label: str):
+    """A progress bar on stderr: click's on a terminal, progress lines otherwise."""
+    if sys.stderr.isatty():
+        return click.progressbar(length=length, label=label, show_pos=True, file=sys.stderr)
+    return _LineProgress(length, label)
