@@ -172,7 +172,7 @@ def test_demo_starts_quickly_prints_the_url_and_stops_leaving_nothing(tmp_path):
             page = response.read().decode()
         assert "tondonate" in page and "host.js" in page
         status, state = running.request("GET", "/demo/api/state")
-        assert status == 200 and state["default_user_id"]
+        assert status == 200 and state["default_user_id"] and state["bot_failed"] is None
         app = f"http://127.0.0.1:{state['app_port']}"
         assert running.request("GET", "/healthz", base=app) == (200, {"status": "ok"})
         bot_seconds = running.wait_for_bot()
@@ -298,6 +298,9 @@ async def test_act_donate_cancel_and_invite_a_friend_in_chromium(demo, chromium)
             assert rank_after < rank_before
             assert _tons(demo, first) == tons_before + 100
             await expect(page.get_by_test_id("bot-message")).to_be_visible(timeout=10_000)  # the bot's thank-you
+            # The page said where the bot stood while it started; it is up by now.
+            await expect(page.get_by_test_id("bot-status")).to_have_attribute("data-state", "ready", timeout=5_000)
+            await expect(page.get_by_test_id("bot-status")).to_have_text("Bot online")
 
             # Cancel a payment: the app says so and nothing is credited.
             await app.get_by_test_id("topup").click()

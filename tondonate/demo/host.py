@@ -161,6 +161,7 @@ class DemoHost:
             "bot_name": self._emulator.bot_user["first_name"],
             "default_user_id": self.default_user_id,
             "bot_ready": self._app[appkeys.BOT].ready.is_set(),  # it starts after the page (see botlife.py)
+            "bot_failed": self._app[appkeys.BOT].failed,  # why a background start gave up, or null
             "tg_version": TG_VERSION,
             "tg_platform": TG_PLATFORM,
         })

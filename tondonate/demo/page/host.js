@@ -58,6 +58,7 @@
     pay: $('pay-button'),
     cancel: $('pay-cancel'),
     toasts: $('toasts'),
+    botStatus: $('bot-status'),
   };
 
   const state = {
@@ -537,6 +538,25 @@
   });
   window.addEventListener('resize', () => state.frame && sendViewport());
 
+  // The bot starts in the background after the page: until it is up, paying waits
+  // for it (the API holds an invoice request up to 15 s), so show where it stands.
+  function showBot(cfg) {
+    const stateName = cfg.bot_failed ? 'failed' : cfg.bot_ready ? 'ready' : 'starting';
+    el.botStatus.dataset.state = stateName;
+    el.botStatus.textContent = cfg.bot_failed
+      ? 'Bot could not start: ' + cfg.bot_failed
+      : cfg.bot_ready ? 'Bot online' : 'Bot starting… (payments wait for it)';
+    return stateName === 'starting';
+  }
+
+  async function watchBot() {
+    while (showBot(state.cfg)) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const cfg = await api('GET', '/demo/api/state').catch(() => null);
+      if (cfg) state.cfg = cfg;
+    }
+  }
+
   async function main() {
     setTheme(state.theme, false);
     try {
@@ -547,6 +567,7 @@
     }
     state.appOrigin = location.protocol + '//' + location.hostname + ':' + state.cfg.app_port;
     el.title.textContent = state.cfg.bot_name;
+    void watchBot();
     await refreshUsers();
     if (state.cfg.default_user_id) await launch({ user_id: state.cfg.default_user_id });
     else await launchNew(null);
