@@ -9,11 +9,11 @@ Run by hand (not part of the tests):
 What it does: seeds the database with ``tondonate dev seed`` (reused when it is
 already there), starts ``tondonate serve`` against an in-process Bot API
 emulator, and a bare aiohttp server returning a constant body of the same
-size as each endpoint's answer.  Then, with a background stream of 10
-successful payments per second flowing through the real bot, it loads each
-endpoint with wrk (Debian package ``wrk``) signed as 200 different users, in
-rounds.  The servers get CPU 0 and the load (wrk, this script) the others
-(``--no-pin`` to share everything).
+size as each endpoint's answer and sent the very same requests.  Then, with a
+background stream of 10 successful payments per second flowing through the
+real bot, it loads each endpoint with wrk (Debian package ``wrk``) signed as
+200 different users, in rounds.  The servers get CPU 0 and the load (wrk,
+this script) the others (``--no-pin`` to share everything).
 
 Each round loads, alone, the bare endpoint, the real one, the real one again
 and the bare one again (A B B A: a machine whose speed drifts during the round
@@ -267,7 +267,9 @@ async def main() -> None:
                         size = len(await r.read())
                 bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), str(size)],
                                         preexec_fn=server_cpus)
-                urls = (f"http://127.0.0.1:{bare_port}/bare", f"http://127.0.0.1:{port}{endpoint}")
+                # The same request to both (path, query, the rotating Authorization header):
+                # only what answers it differs.
+                urls = (f"http://127.0.0.1:{bare_port}{endpoint}", f"http://127.0.0.1:{port}{endpoint}")
                 pids = (bare.pid, server.pid)
                 try:
                     await wait_ok(f"http://127.0.0.1:{bare_port}/")

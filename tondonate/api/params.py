@@ -26,8 +26,15 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
     return value
 
 
+def raw_query(request: web.Request) -> str:
+    """The query string as sent, undecoded: enough to see whether there is one, and for
+    :func:`_plain_paging`, which leaves anything escaped to the full parse.  (Cheaper than
+    ``request.query_string``, which decodes and caches on the request and the URL.)"""
+    return request.rel_url.raw_query_string
+
+
 def paging(request: web.Request, page_size: int) -> tuple[int, int]:
-    query = request.query_string
+    query = request.rel_url.raw_query_string
     if not query:  # the usual first page: no query to parse
         return page_size, 0
     return _plain_paging(query, page_size) or (

@@ -16,7 +16,7 @@ from ..money import format_tons, to_nano
 from ..readmodel import Board
 from ..weeks import parse_week_key, week_bounds
 from .context import ApiState, authenticate, caller, known_caller
-from .params import json_object, optional_int, paging, query_choice
+from .params import json_object, optional_int, paging, query_choice, raw_query
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -135,7 +135,7 @@ async def week(request: web.Request, api: ApiState) -> web.Response:
     if tg_id is None:
         tg_id = (await caller(request, api)).tg_id
     model = api.model
-    week_key = _week_param(request, model) if request.query_string else model.week_key
+    week_key = _week_param(request, model) if raw_query(request) else model.week_key
     limit, offset = paging(request, api.page_size)
     decimals, tz = api.decimals, api.settings.timezone
     bounds = _week_bounds(week_key, tz) if week_key != model.week_key else None  # validate before any load
@@ -169,7 +169,7 @@ async def referrals(request: web.Request, api: ApiState) -> web.Response:
     if tg_id is None:
         tg_id = (await caller(request, api)).tg_id
     limit, offset = paging(request, api.page_size)
-    period = query_choice(request, "period", "all", ("all", "week")) if request.query_string else "all"
+    period = query_choice(request, "period", "all", ("all", "week")) if raw_query(request) else "all"
     model, decimals = api.model, api.decimals
     board = model.referrers if period == "all" else model.week.referrers
     key = ("ref", period, offset, limit, decimals)
