@@ -33,6 +33,9 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 from aiohttp import ClientSession, ClientTimeout, MultipartReader, web
 
+from .entities import command_entities, parse_html, utf16_len
+from .params import BotAPIError, bad_request, coerce_params
+
 __all__ = ["BotAPIEmulator", "BotAPIError", "PaymentOutcome"]
 
 log = logging.getLogger(__name__)
@@ -40,61 +43,6 @@ log = logging.getLogger(__name__)
 # Sent when allowed_updates is unset or empty (documented default of getUpdates).
 _NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 _STARS_CHARGE_PREFIX = "stxEMU"
-
-# Parameter kinds: how a form string (or a JSON body value) becomes a Python value.
-_INT, _STR, _BOOL, _JSON, _CHAT = "int", "str", "bool", "json", "chat"
-_OPT, _REQ = False, True
-_SPECS: dict[str, dict[str, tuple[str, bool]]] = {
-    "getMe": {},
-    "getUpdates": {"offset": (_INT, _OPT), "limit": (_INT, _OPT), "timeout": (_INT, _OPT),
-                   "allowed_updates": (_JSON, _OPT)},
-    "setWebhook": {"url": (_STR, _REQ), "secret_token": (_STR, _OPT), "max_connections": (_INT, _OPT),
-                   "drop_pending_updates": (_BOOL, _OPT), "allowed_updates": (_JSON, _OPT),
-                   "ip_address": (_STR, _OPT)},
-    "deleteWebhook": {"drop_pending_updates": (_BOOL, _OPT)},
-    "getWebhookInfo": {},
-    "sendMessage": {"chat_id": (_CHAT, _REQ), "text": (_STR, _REQ), "parse_mode": (_STR, _OPT),
-                    "entities": (_JSON, _OPT), "reply_markup": (_JSON, _OPT),
-                    "link_preview_options": (_JSON, _OPT), "reply_parameters": (_JSON, _OPT),
-                    "disable_notification": (_BOOL, _OPT), "protect_content": (_BOOL, _OPT),
-                    "message_thread_id": (_INT, _OPT)},
-    "createInvoiceLink": {"title": (_STR, _REQ), "description": (_STR, _REQ), "payload": (_STR, _REQ),
-                          "provider_token": (_STR, _OPT), "currency": (_STR, _REQ), "prices": (_JSON, _REQ),
-                          "subscription_period": (_INT, _OPT), "max_tip_amount": (_INT, _OPT),
-                          "suggested_tip_amounts": (_JSON, _OPT), "photo_url": (_STR, _OPT)},
-    "answerPreCheckoutQuery": {"pre_checkout_query_id": (_STR, _REQ), "ok": (_BOOL, _REQ),
-                               "error_message": (_STR, _OPT)},
-    "getStarTransactions": {"offset": (_INT, _OPT), "limit": (_INT, _OPT)},
-    "refundStarPayment": {"user_id": (_INT, _REQ), "telegram_payment_charge_id": (_STR, _REQ)},
-    "setMyCommands": {"commands": (_JSON, _REQ), "scope": (_JSON, _OPT), "language_code": (_STR, _OPT)},
-    "getMyCommands": {"scope": (_JSON, _OPT), "language_code": (_STR, _OPT)},
-    "deleteMyCommands": {"scope": (_JSON, _OPT), "language_code": (_STR, _OPT)},
-    "setChatMenuButton": {"chat_id": (_INT, _OPT), "menu_button": (_JSON, _OPT)},
-    "getChatMenuButton": {"chat_id": (_INT, _OPT)},
-    "close": {},
-    "logOut": {},
-}
-_JSON_ERRORS = {"reply_markup": "can't parse reply keyboard markup JSON object"}
-
-
-class BotAPIError(Exception):
-    """An error answer in Telegram's shape: ``{"ok": false, "error_code", "description"}``."""
-
-    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
-        super().__init__(description)
-        self.error_code = error_code
-        self.description = description
-        self.retry_after = retry_after
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": False, "error_code": self.error_code, "description": self.description}
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
-        return body
-
-
-def _bad(text: str) -> BotAPIError:
-    return BotAPIError(400, f"Bad Request: {text}")
 
 
 @dataclass(frozen=True)
@@ -138,146 +86,6 @@ class _Charge:
 
 def _now() -> int:
     return int(time.time())
-
-
-def _utf16_len(text: str) -> int:
-    # Telegram measures entity offsets and lengths in UTF-16 code units.
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _coerce(name: str, kind: str, value: Any) -> Any:
-    """Turn one parameter into its typed value; form fields always arrive as strings."""
-    if kind == _STR:
-        if isinstance(value, bytes):
-            return value.decode("utf-8", "replace")
-        if isinstance(value, (dict, list)):
-            return orjson.dumps(value).decode()
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return value if isinstance(value, str) else str(value)
-    if kind in (_INT, _CHAT):
-        if isinstance(value, bool):
-            return int(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-            return int(value)
-        if kind == _CHAT and isinstance(value, str) and value.startswith("@"):
-            return value
-        raise _bad("chat not found" if kind == _CHAT else f'field "{name}" must be of type Integer')
-    if kind == _BOOL:
-        if isinstance(value, (bool, int)):
-            return bool(value)
-        text = str(value).strip().lower()
-        if text in ("true", "1"):
-            return True
-        if text in ("false", "0", ""):
-            return False
-        raise _bad(f'field "{name}" must be of type Boolean')
-    # _JSON: aiogram sends complex values as JSON strings; JSON bodies carry them parsed.
-    if isinstance(value, (bytes, str)):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise _bad(_JSON_ERRORS.get(name, f"can't parse {name} JSON object")) from None
-    return value
-
-
-def _coerce_params(method: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    spec = _SPECS.get(method, {})
-    # Unknown parameters are kept as sent (Telegram ignores them); null counts as absent.
-    params = {name: value for name, value in raw.items() if value is not None}
-    for name, (kind, required) in spec.items():
-        if name not in params:
-            if required:
-                raise _bad("message text is empty" if name == "text" else f'parameter "{name}" is required')
-            continue
-        params[name] = _coerce(name, kind, params[name])
-    return params
-
-
-# --- parse_mode=HTML --------------------------------------------------------------
-_HTML_TOKEN = re.compile(r"<[^>]*>|&(#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|lt|gt|amp|quot);")
-_HTML_TAGS = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-              "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
-              "tg-spoiler": "spoiler", "span": "spoiler", "a": "text_link", "code": "code", "pre": "pre",
-              "blockquote": "blockquote", "tg-emoji": "custom_emoji"}
-_HTML_ATTR = re.compile(r"""([a-zA-Z-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"']+)))?""")
-_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-
-
-def _parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
-    """Strip Telegram-HTML markup into (text, entities), rejecting what Telegram rejects.
-
-    Covers the documented tag set; errors are 400 "can't parse entities: ..."
-    like the real API (the wording after the colon is approximate).
-    """
-    out: list[str] = []
-    offset = 0  # UTF-16 position in the produced text
-    stack: list[tuple[str, int, dict[str, str]]] = []
-    entities: list[dict[str, Any]] = []
-    last = 0
-
-    def emit(text: str) -> None:
-        nonlocal offset
-        out.append(text)
-        offset += _utf16_len(text)
-
-    for match in _HTML_TOKEN.finditer(source):
-        emit(source[last:match.start()])
-        last = match.end()
-        token = match.group()
-        if token.startswith("&"):
-            ref = match.group(1)
-            emit(_NAMED_ENTITIES.get(ref) or chr(int(ref[2:], 16) if ref[1] == "x" else int(ref[1:])))
-            continue
-        byte_offset = len(source[:match.start()].encode())
-        inner = token[1:-1].strip().rstrip("/").strip()
-        closing = inner.startswith("/")
-        name, _, rest = inner.lstrip("/").partition(" ")
-        name = name.lower()
-        attrs = {m[0].lower(): m[1] or m[2] or m[3] for m in _HTML_ATTR.findall(rest)}
-        if name not in _HTML_TAGS or (name == "span" and not closing and attrs.get("class") != "tg-spoiler"):
-            kind = "end" if closing else "start"
-            raise _bad(f'can\'t parse entities: Unsupported {kind} tag "{name}" at byte offset {byte_offset}')
-        if not closing:
-            stack.append((name, offset, attrs))
-            continue
-        if not stack or stack[-1][0] != name:
-            expected = f'"</{stack[-1][0]}>"' if stack else "no end tag"
-            raise _bad(f"can't parse entities: Unmatched end tag at byte offset {byte_offset}, "
-                       f'expected {expected}, found "</{name}>"')
-        tag, start, tag_attrs = stack.pop()
-        if tag == "code" and stack and stack[-1][0] == "pre" and tag_attrs.get("class", "").startswith("language-"):
-            stack[-1][2]["language"] = tag_attrs["class"][len("language-"):]
-            continue  # <pre><code class="language-x"> is one "pre" entity with a language
-        entity: dict[str, Any] = {"offset": start, "length": offset - start, "type": _HTML_TAGS[tag]}
-        if tag == "a":
-            entity["url"] = tag_attrs.get("href", "")
-        elif tag == "pre" and tag_attrs.get("language"):
-            entity["language"] = tag_attrs["language"]
-        elif tag == "blockquote" and "expandable" in tag_attrs:
-            entity["type"] = "expandable_blockquote"
-        elif tag == "tg-emoji":
-            entity["custom_emoji_id"] = tag_attrs.get("emoji-id", "")
-        if entity["length"] > 0:
-            entities.append(entity)
-    emit(source[last:])
-    if stack:
-        raise _bad(f'can\'t parse entities: Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
-    entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
-
-
-_BOT_COMMAND = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![\w/])")
-
-
-def _command_entities(text: str) -> list[dict[str, Any]]:
-    """The bot_command entities Telegram attaches to incoming user text."""
-    return [{"offset": _utf16_len(text[:m.start()]), "length": _utf16_len(m.group()), "type": "bot_command"}
-            for m in _BOT_COMMAND.finditer(text)]
 
 
 def _invoice_slug(link_or_slug: str) -> str:
@@ -454,9 +262,9 @@ class BotAPIEmulator:
             try:
                 body = orjson.loads(await request.read())
             except orjson.JSONDecodeError:
-                raise _bad("can't parse JSON encoded request") from None
+                raise bad_request("can't parse JSON encoded request") from None
             if not isinstance(body, dict):
-                raise _bad("JSON encoded request must be an object")
+                raise bad_request("JSON encoded request must be an object")
             params.update(body)
         elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             for key, value in (await request.post()).items():
@@ -471,7 +279,7 @@ class BotAPIEmulator:
             self._record(name, dict(raw))
             raise BotAPIError(404, "Not Found: method not found")
         try:
-            params = _coerce_params(method, raw)
+            params = coerce_params(method, raw)
         except BotAPIError:
             self._record(method, dict(raw))
             raise
@@ -497,7 +305,7 @@ class BotAPIEmulator:
     # --- updates, long polling, webhooks ---------------------------------------------
     def _set_allowed(self, allowed: Any) -> None:
         if not isinstance(allowed, list) or not all(isinstance(kind, str) for kind in allowed):
-            raise _bad("can't parse allowed updates")
+            raise bad_request("can't parse allowed updates")
         self._allowed = frozenset(allowed)
 
     def _is_allowed(self, kind: str) -> bool:
@@ -566,10 +374,10 @@ class BotAPIEmulator:
         if urlsplit(url).scheme not in ("http", "https"):
             # Telegram demands HTTPS on ports 443/80/88/8443; plain local HTTP is the
             # one deliberate leniency, so aiogram's webhook server can be tested.
-            raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
         secret = p.get("secret_token")
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
-            raise _bad("secret token contains unallowed characters")
+            raise bad_request("secret token contains unallowed characters")
         if p.get("drop_pending_updates"):
             self._pending.clear()
         if "allowed_updates" in p:
@@ -665,19 +473,19 @@ class BotAPIEmulator:
     def _chat_for(self, chat_id: Any) -> dict[str, Any]:
         user = self._users.get(chat_id) if isinstance(chat_id, int) else None
         if user is None:  # only private chats with users the emulator knows exist
-            raise _bad("chat not found")
+            raise bad_request("chat not found")
         return self._private_chat(user)
 
     async def _send_message(self, p: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat_for(p["chat_id"])
         text, entities = p["text"], p.get("entities")
         if entities is None and str(p.get("parse_mode", "")).lower() == "html":
-            text, entities = _parse_html(text)
+            text, entities = parse_html(text)
         # MarkdownV2/Markdown are not interpreted: the text is echoed unchanged.
         if not text.strip():
-            raise _bad("message text is empty")
-        if _utf16_len(text) > 4096:
-            raise _bad("message is too long")
+            raise bad_request("message text is empty")
+        if utf16_len(text) > 4096:
+            raise bad_request("message is too long")
         message: dict[str, Any] = {"message_id": next(self._message_ids), "from": dict(self._bot_sender),
                                    "chat": chat, "date": _now(), "text": text}
         if entities:
@@ -685,7 +493,7 @@ class BotAPIEmulator:
         markup = p.get("reply_markup")
         if markup is not None:
             if not isinstance(markup, dict):
-                raise _bad("can't parse reply keyboard markup JSON object")
+                raise bad_request("can't parse reply keyboard markup JSON object")
             if "inline_keyboard" in markup:  # only inline keyboards are echoed back in Message
                 message["reply_markup"] = {"inline_keyboard": markup["inline_keyboard"]}
         self._sent.append(message)
@@ -697,7 +505,7 @@ class BotAPIEmulator:
             isinstance(c, dict) and isinstance(c.get("command"), str) and isinstance(c.get("description"), str)
             for c in commands
         ):
-            raise _bad("can't parse commands JSON object")
+            raise bad_request("can't parse commands JSON object")
         self._commands[self._commands_key(p)] = commands
         return True
 
@@ -726,29 +534,29 @@ class BotAPIEmulator:
         # The upper-case descriptions are real Telegram error codes, but which code Telegram
         # picks for each mistake is not documented; the title/description texts are ours.
         if not 1 <= len(title) <= 32:
-            raise _bad("invoice title must be 1-32 characters long")
+            raise bad_request("invoice title must be 1-32 characters long")
         if not 1 <= len(description) <= 255:
-            raise _bad("invoice description must be 1-255 characters long")
+            raise bad_request("invoice description must be 1-255 characters long")
         if not 1 <= len(payload.encode()) <= 128:
-            raise _bad("INVOICE_PAYLOAD_INVALID")
+            raise bad_request("INVOICE_PAYLOAD_INVALID")
         if p["currency"] != "XTR":
-            raise _bad("CURRENCY_INVALID")  # only Telegram Stars are emulated
+            raise bad_request("CURRENCY_INVALID")  # only Telegram Stars are emulated
         if p.get("provider_token") or p.get("max_tip_amount") or p.get("suggested_tip_amounts"):
-            raise _bad("STARS_INVOICE_INVALID")  # Stars take no provider and no tips
+            raise bad_request("STARS_INVOICE_INVALID")  # Stars take no provider and no tips
         prices = p["prices"]
         if not isinstance(prices, list) or not all(
             isinstance(x, dict) and isinstance(x.get("label"), str)
             and isinstance(x.get("amount"), int) and not isinstance(x.get("amount"), bool)
             for x in prices
         ):
-            raise _bad("can't parse prices JSON object")
+            raise bad_request("can't parse prices JSON object")
         total = sum(x["amount"] for x in prices)
         if total <= 0:
-            raise _bad("Total price must be positive")  # TDLib's check runs before any Stars rule
+            raise bad_request("Total price must be positive")  # TDLib's check runs before any Stars rule
         if len(prices) != 1:
-            raise _bad("STARS_INVOICE_INVALID")  # a Stars invoice has exactly one price
+            raise bad_request("STARS_INVOICE_INVALID")  # a Stars invoice has exactly one price
         if total > self.max_invoice_stars:
-            raise _bad("CURRENCY_TOTAL_AMOUNT_INVALID")
+            raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
         slug = secrets.token_urlsafe(15)
         self._invoices[slug] = {"slug": slug, "title": title, "description": description, "payload": payload,
                                 "currency": "XTR", "amount": total, "prices": prices}
@@ -757,10 +565,10 @@ class BotAPIEmulator:
     async def _answer_pre_checkout_query(self, p: dict[str, Any]) -> bool:
         checkout = self._checkouts.get(p["pre_checkout_query_id"])
         if checkout is None or checkout.answer.done():
-            raise _bad("QUERY_ID_INVALID")  # unknown, already answered, or too late
+            raise bad_request("QUERY_ID_INVALID")  # unknown, already answered, or too late
         error_message = p.get("error_message")
         if not p["ok"] and not error_message:
-            raise _bad('parameter "error_message" is required')
+            raise bad_request('parameter "error_message" is required')
         checkout.answer.set_result((bool(p["ok"]), None if p["ok"] else error_message))
         return True
 
@@ -774,11 +582,11 @@ class BotAPIEmulator:
         charge_id = p["telegram_payment_charge_id"]
         charge = self._charges.get(charge_id)
         if charge is None:
-            raise _bad("CHARGE_NOT_FOUND")
+            raise bad_request("CHARGE_NOT_FOUND")
         if charge.user["id"] != p["user_id"]:
-            raise _bad("USER_ID_INVALID")
+            raise bad_request("USER_ID_INVALID")
         if charge.refunded:
-            raise _bad("CHARGE_ALREADY_REFUNDED")
+            raise bad_request("CHARGE_ALREADY_REFUNDED")
         charge.refunded = True
         # A refund transaction reuses the payment's id (documented) and names the user as receiver.
         self._transactions.append({"id": charge_id, "amount": charge.amount, "date": _now(),
@@ -826,7 +634,7 @@ class BotAPIEmulator:
     def send_text(self, user: Mapping[str, Any], text: str, *, date: int | None = None) -> int:
         """The user writes ``text`` to the bot in private; returns the update_id."""
         content: dict[str, Any] = {"text": text}
-        if entities := _command_entities(text):
+        if entities := command_entities(text):
             content["entities"] = entities
         return self._push_message(user, content, date)
 
