@@ -37,5 +37,8 @@ def test_plain_paging_takes_the_usual_queries():
 
     assert _plain_paging("offset=40", 20) == (20, 40)
     assert _plain_paging("limit=5&offset=10&week_key=2026-W48", 20) == (5, 10)
-    for query in ("offset=%34%30", "limit=0", "offset=1&offset=2", "offset=-1", "limit=1e2"):
+    assert _plain_paging("limit=50&offset=0", 20) == (50, 0)  # what the Mini App sends
+    assert _plain_paging("limit=050&offset=9007199254740991", 20) == (50, 2**53 - 1)
+    for query in ("offset=%34%30", "limit=0", "offset=1&offset=2", "offset=-1", "limit=1e2",
+                  "limit=101&offset=0", "limit=0&offset=0", "limit=50&offset=9007199254740992"):
         assert _plain_paging(query, 20) is None  # the full parse decides
