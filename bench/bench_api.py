@@ -58,6 +58,7 @@ ENDPOINTS = [
     "/api/leaderboard/week",
     "/api/leaderboard/referrals",
     "/api/leaderboard/all-time?offset=5000",
+    "/api/leaderboard/all-time?limit=50&offset=50",  # as the Mini App asks for a page
     "/api/me",
 ]
 BARE_SERVER = r'''
