@@ -123,6 +123,17 @@ async def count(pid: int, out: Path, url: str, headers: list[str], requests: int
     return total / requests
 
 
+async def up(url: str, proc: subprocess.Popen, log: Path) -> None:
+    """Wait for ``url`` to answer, and give up at once (with valgrind's log) if the server died."""
+    waiting = asyncio.ensure_future(wait_ok(url, timeout=900))
+    while not waiting.done():
+        if proc.poll() is not None:
+            waiting.cancel()
+            raise SystemExit(f"the server under callgrind exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        await asyncio.wait([waiting], timeout=1)
+    waiting.result()
+
+
 def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
@@ -157,7 +168,7 @@ async def main() -> None:
     rows = []
     try:
         started = time.monotonic()
-        await wait_ok(f"http://127.0.0.1:{port}/healthz", timeout=900)
+        await up(f"http://127.0.0.1:{port}/healthz", ours, work / "ours.out.log")
         await settle(ours.pid, "tondonate")
         print(f"tondonate up under callgrind in {time.monotonic() - started:.0f} s", flush=True)
         await load(f"http://127.0.0.1:{port}/api/me", headers, len(headers))  # every first visit
@@ -168,7 +179,7 @@ async def main() -> None:
             bare_port = free_port()
             bare = callgrind(BARE_SERVER, [str(bare_port), str(size)], work / f"bare{len(rows)}.out", env)
             try:
-                await wait_ok(f"http://127.0.0.1:{bare_port}/", timeout=900)
+                await up(f"http://127.0.0.1:{bare_port}/", bare, work / f"bare{len(rows)}.out.log")
                 mine = await count(ours.pid, work / "ours.out", f"http://127.0.0.1:{port}{endpoint}",
                                    headers, args.requests, f"ours{len(rows)}")
                 base = await count(bare.pid, work / f"bare{len(rows)}.out", f"http://127.0.0.1:{bare_port}{endpoint}",
