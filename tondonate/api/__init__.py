@@ -10,7 +10,7 @@ from ..readmodel import ReadModel
 from .auth import InitDataValidator
 from .context import API, ApiState
 from .openapi import openapi_document
-from .routes import routes
+from .routes import routes as route_table  # not "routes": that name is the submodule (tondonate.api.routes)
 
 
 async def read_model_ctx(app: web.Application):
@@ -35,5 +35,5 @@ def setup_api(app: web.Application) -> None:
                               services=app[appkeys.SERVICES])
     app.cleanup_ctx.append(read_model_ctx)
     # Each handler gets the state with the request (handler(request, api)).
-    app.router.add_routes(web.RouteDef(r.method, r.path, json_errors(r.handler, api), r.kwargs) for r in routes)
+    app.router.add_routes(web.RouteDef(r.method, r.path, json_errors(r.handler, api), r.kwargs) for r in route_table)
     app.router.add_get("/api/openapi.json", json_errors(openapi))
