@@ -44,7 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import BARE_SERVER, ENDPOINTS, FIRST_ID, TOKEN, db_count, free_port, wait_ok  # noqa: E402
+from bench_api import (  # noqa: E402
+    BARE_SERVER, ENDPOINTS, FIRST_ID, TOKEN, cpu_seconds, db_count, free_port, wait_ok,
+)
 from tondonate.emulator import sign_init_data  # noqa: E402
 
 APP_SERVER = r'''
@@ -73,11 +75,6 @@ def callgrind(script: str, args: list[str], out: Path, env: dict) -> subprocess.
          sys.executable, "-c", script, *args],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(f"{out}.log", "w"),
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def settle(pid: int, label: str, timeout: float = 900) -> None:
