@@ -51,12 +51,12 @@ from tondonate.emulator import sign_init_data  # noqa: E402
 
 APP_SERVER = r'''
 import asyncio, os, sys
-import tondonate.readmodel
-tondonate.readmodel.POLL_SECONDS = 86_400  # see bench_instructions.py: out of the counted window
+import tondonate.readmodel.model
+tondonate.readmodel.model.POLL_SECONDS = 86_400  # see bench_instructions.py: out of the counted window
 from aiohttp import web
-from tondonate.app import create_app
+from tondonate.server import create_app
 from tondonate.config import load_config
-from tondonate.errors import JsonErrorsAppRunner
+from tondonate.api.errors import JsonErrorsAppRunner
 
 async def main(port):
     app = create_app(load_config(None, os.environ), run_bot=False, bot_in_background=True)

@@ -115,7 +115,8 @@ async def seed(url: str, plan_: list[tuple[int, str, int]]) -> None:
 async def write_steps_rate(url: str, count: int) -> float:
     """The ledger's crediting batch (record + flip + donation + 4 aggregates), one after another."""
     from tondonate.db import open_database
-    from tondonate.ledger import IncomingPayment, Ledger
+    from tondonate.ledger import IncomingPayment, statements
+    from tondonate.ledger.types import Credit
     from tondonate.users import Profile
     from tondonate.weeks import week_key
 
@@ -127,8 +128,8 @@ async def write_steps_rate(url: str, count: int) -> float:
     for n in range(count):
         tg_id = FIRST_ID + n % USERS
         p = IncomingPayment(f"raw-{n}", tg_id, f"inv-raw-{n}", 10, "XTR", now, Profile(tg_id))
-        steps = Ledger.record_steps(p, "0.5", 5_000_000_000, now)  # the same SQL as a credit
-        steps += Ledger.credit_steps(p.charge_id, tg_id, 10, 5_000_000_000, now, week, now)
+        credit = Credit(p.charge_id, tg_id, 10, 5_000_000_000, now, week)
+        steps = statements.credit_one(p, "0.5", credit, now)  # the same SQL as a credit
         await db.write_steps(steps)
     elapsed = time.perf_counter() - started
     await db.stop()
@@ -138,7 +139,8 @@ async def write_steps_rate(url: str, count: int) -> float:
 async def group_steps_rate(url: str, count: int, group: int = 200) -> float:
     """The ledger's group commit: ``group`` payments' guard-free credits per transaction."""
     from tondonate.db import open_database
-    from tondonate.ledger import IncomingPayment, Ledger
+    from tondonate.ledger import IncomingPayment, statements
+    from tondonate.ledger.types import Credit
     from tondonate.users import Profile
     from tondonate.weeks import week_key
 
@@ -148,11 +150,12 @@ async def group_steps_rate(url: str, count: int, group: int = 200) -> float:
     week = week_key(now, "Europe/Berlin")
     started = time.perf_counter()
     for first in range(0, count, group):
-        steps = []
+        entries = []
         for n in range(first, min(first + group, count)):
             tg_id = FIRST_ID + n % USERS
             p = IncomingPayment(f"grouped-{n}", tg_id, f"inv-grouped-{n}", 10, "XTR", now, Profile(tg_id))
-            steps += Ledger.group_credit_steps(p, "0.5", 5_000_000_000, week, now)
+            entries.append((p, "0.5", Credit(p.charge_id, tg_id, 10, 5_000_000_000, now, week)))
+        steps = statements.credit_group(entries, now)
         await db.write_steps(steps)
     elapsed = time.perf_counter() - started
     await db.stop()
@@ -199,7 +202,7 @@ async def run_bot(url: str, conn, updates: int, profile: str | None) -> tuple[fl
     """The server as `tondonate serve` runs it; the clock runs from "go" to the last update handled."""
     from aiohttp import web
 
-    from tondonate.app import create_app
+    from tondonate.server import create_app
     from tondonate.config import Config
 
     counter = Counter()

@@ -23,7 +23,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from conftest import DIALECTS, TOKEN, Stack, with_search_path
-from tondonate import appkeys
+from tondonate.server import appkeys
 from tondonate.api.context import API
 from tondonate.db.migrate import migrate
 from tondonate.ledger import IncomingPayment
@@ -54,7 +54,7 @@ def api_db_url(request, tmp_path_factory):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def app_stack(api_db_url):
-    from tondonate.app import create_app
+    from tondonate.server import create_app
     from tondonate.config import Config
     from tondonate.emulator import BotAPIEmulator
 
@@ -120,7 +120,7 @@ async def donate(stack: Stack, user: dict, stars: int, paid_at: int, *, invoice:
         assert resp.status == 200, await resp.text()
         payload = (await resp.json())["invoice_id"]
     charge_id = f"stxTEST{next(_charges)}"
-    ledger = stack.app[appkeys.SERVICES]["ledger"]
+    ledger = stack.app[appkeys.LEDGER]
     result = await ledger.credit(IncomingPayment(charge_id, user["id"], payload, stars, "XTR", paid_at, Profile.from_telegram(user)))
     assert result.status == "credited", result
     return charge_id

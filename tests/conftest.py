@@ -51,10 +51,10 @@ def pg_server():
         conn = psycopg.connect(url, autocommit=True, connect_timeout=3)
         conn.execute("SELECT 1")
     except Exception as exc:  # ImportError, OperationalError, ...
-        from tondonate.db.postgres import redact
+        from tondonate.redact import redact_url
 
         detail = " ".join(str(exc).split())  # one line
-        reason = f"PostgreSQL test server {redact(url)} unreachable: {type(exc).__name__}: {detail}"
+        reason = f"PostgreSQL test server {redact_url(url, keep_user=True)} unreachable: {type(exc).__name__}: {detail}"
         if configured:
             pytest.fail(f"{reason} ({PG_URL_ENV} is set, so this is an error)", pytrace=False)
         pytest.skip(f"{reason} (set {PG_URL_ENV} to require it)")
@@ -176,7 +176,7 @@ class Stack:
 
     @property
     def db(self):
-        from tondonate import appkeys
+        from tondonate.server import appkeys
 
         return self.app[appkeys.DB]
 
@@ -209,7 +209,7 @@ class Stack:
 
 @pytest.fixture
 async def stack(aiohttp_client, make_config, botapi):
-    from tondonate.app import create_app
+    from tondonate.server import create_app
 
     app = create_app(make_config())
     client = await aiohttp_client(app)
@@ -231,10 +231,10 @@ def make_dataset(settings):
     invoice, the rest at the static rate), one refund, and a few rows in the
     side tables.  Returns the ledger's settings snapshot.
     """
-    from tondonate.ledger import IncomingPayment, Ledger
-    from tondonate.rates import RateProvider
+    from tondonate.ledger import IncomingPayment, open_ledger
     from tondonate.settings import set_setting
-    from tondonate.users import Profile, ensure_user, set_blocked
+    from tondonate.ledger.referrals import ensure_user
+    from tondonate.users import Profile, set_blocked
 
     async def make(db):
         snapshot = settings()
@@ -252,7 +252,14 @@ def make_dataset(settings):
             "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
             "inv-1", 2, 100, "place1", "1.5", t + 10,
         )
-        ledger = Ledger(db, lambda: snapshot, RateProvider(db, lambda: snapshot), clock=lambda: t + 100)
+        async with open_ledger(db, lambda: snapshot, clock=lambda: t + 100) as ledger:
+            await _pay(ledger, t, profiles)
+        await set_setting(db, "tons.decimals", 3)
+        await db.execute("INSERT INTO rates (fetched_at, source, tons_per_star) VALUES ($1, $2, $3)", t, "static", "1")
+        await db.execute("INSERT INTO sync_state (name, value, updated_at) VALUES ($1, $2, $3)", "probe", "42", t)
+        return snapshot
+
+    async def _pay(ledger, t, profiles):
         payments = [
             ("ch-1", 2, "inv-1", 100, t + 20),
             ("ch-2", 3, None, 50, t + 30),
@@ -268,9 +275,5 @@ def make_dataset(settings):
             )
             assert result.status == "credited", result
         assert await ledger.refund("ch-2", refunded_at=t + 200) == "refunded"
-        await set_setting(db, "tons.decimals", 3)
-        await db.execute("INSERT INTO rates (fetched_at, source, tons_per_star) VALUES ($1, $2, $3)", t, "static", "1")
-        await db.execute("INSERT INTO sync_state (name, value, updated_at) VALUES ($1, $2, $3)", "probe", "42", t)
-        return snapshot
 
     return make

@@ -18,7 +18,7 @@ from api_support import (  # noqa: F401  (fixtures)
     BERLIN, api_db_url, app_stack, berlin, configure, donate, error_of, stack, visit,
 )
 from conftest import Stack
-from tondonate import appkeys
+from tondonate.server import appkeys
 from tondonate.users import set_blocked
 from tondonate.weeks import current_week_key
 
@@ -27,7 +27,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 ME_KEYS = {"tg_id", "username", "first_name", "photo_url", "tons_total", "tons_week", "rank_all_time", "rank_week",
            "referrals_count", "referrals_tons_total", "referrals_tons_week", "rank_referrals", "referrer_id",
            "referral_link", "week_key"}
-PROFILE_KEYS = {"rank", "tg_id", "username", "first_name", "photo_url"}
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
 
 
@@ -313,7 +312,7 @@ async def test_blocked_and_zero_users_are_not_listed(stack):
     assert ids(await board(stack, "/api/leaderboard/referrals", viewer)) == [802]
 
     # A refund back to zero takes the user off every board.
-    assert await stack.app[appkeys.SERVICES]["ledger"].refund(charge) == "refunded"
+    assert await stack.app[appkeys.LEDGER].refund(charge) == "refunded"
     await stack.settle()
     assert ids(await board(stack, "/api/leaderboard/all-time", viewer)) == [802, 801, 803, 812]
     assert ids(await board(stack, "/api/leaderboard/week", viewer)) == [801, 802, 803, 812]
@@ -342,7 +341,7 @@ async def test_blocked_and_zero_users_are_not_listed(stack):
 
 async def test_referral_link_uses_the_short_name(stack):
     """With webapp.short_name the link opens the named Mini App; the bot username comes from getMe."""
-    from tondonate.app import create_app
+    from tondonate.server import create_app
 
     config = stack.app[appkeys.CONFIG].replace(webapp={"url": "https://example.org/app", "short_name": "donate"})
     client = TestClient(TestServer(create_app(config, run_bot=False)))

@@ -19,7 +19,7 @@ def test_plain_paging_agrees_with_the_full_parse(query):
     from aiohttp.test_utils import make_mocked_request
 
     from tondonate.api.params import MAX_OFFSET, _plain_paging, query_int
-    from tondonate.errors import ApiError
+    from tondonate.api.errors import ApiError
 
     fast = _plain_paging(query, 20)
     if fast is None:

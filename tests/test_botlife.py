@@ -5,8 +5,8 @@ import asyncio
 import logging
 import time
 
-from tondonate import botlife
-from tondonate.app import create_app
+from tondonate.bot import handle
+from tondonate.server import create_app
 
 INVOICE = "/api/payments/create-invoice"
 
@@ -43,7 +43,7 @@ async def test_http_answers_before_the_bot_and_an_invoice_waits_for_it(aiohttp_c
 
 
 async def test_an_invoice_gets_503_while_the_bot_is_still_starting(aiohttp_client, make_config, botapi, monkeypatch):
-    monkeypatch.setattr(botlife, "BOT_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(handle, "BOT_WAIT_SECONDS", 0.2)
     botapi.hold("getMe")  # never answered
     stack = await background(aiohttp_client, make_config, botapi)
     response = await stack.post(INVOICE, stack.user(7003), {"preset_id": "place1"})
@@ -57,7 +57,7 @@ async def test_an_invoice_gets_503_while_the_bot_is_still_starting(aiohttp_clien
 
 async def test_a_bot_that_cannot_start_gives_503_and_a_log_line(aiohttp_client, make_config, botapi, caplog):
     botapi.fail_next("getMe", 401)
-    with caplog.at_level(logging.ERROR, logger="tondonate.botlife"):
+    with caplog.at_level(logging.ERROR, logger="tondonate.server.botlife"):
         stack = await background(aiohttp_client, make_config, botapi)
         response = await stack.post(INVOICE, stack.user(7004), {"stars_amount": 10})
     assert response.status == 503 and response.headers["Retry-After"] == "30"

@@ -98,7 +98,8 @@ async def test_block_show_and_unblock_a_user(tmp_path, monkeypatch):
 
     from tondonate.db import open_database
     from tondonate.db.migrate import migrate
-    from tondonate.users import Profile, ensure_user
+    from tondonate.ledger.referrals import ensure_user
+    from tondonate.users import Profile
 
     url = f"sqlite:///{tmp_path / 'u.db'}"
     migrate(url)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from tondonate.cli import cli
 from tondonate.db import open_database
-from tondonate.db.check import AGGREGATES, Difference, check, fix
+from tondonate.ledger.check import AGGREGATES, Difference, check, fix
 
 AGGREGATE_TABLES = [agg.table for agg in AGGREGATES]
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from tondonate.cli import cli
 from tondonate.db import copy as copy_module
 from tondonate.db import open_database
-from tondonate.db.check import check
+from tondonate.ledger.check import check
 from tondonate.db.copy import fk_order, read_schema
 from tondonate.db.migrate import migrate
 

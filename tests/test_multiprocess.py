@@ -14,7 +14,7 @@ from conftest import TOKEN
 from ledger_support import eventually
 from test_serve import free_port, start_serve, wait_healthy
 from tondonate.db import open_database
-from tondonate.db.check import check
+from tondonate.ledger.check import check
 from tondonate.emulator import BotAPIEmulator, sign_init_data
 
 pytestmark = pytest.mark.postgresql

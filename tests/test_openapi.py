@@ -12,7 +12,7 @@ from referencing.jsonschema import DRAFT202012
 
 from api_support import api_db_url, app_stack, configure, donate, stack, visit  # noqa: F401  (fixtures)
 from tondonate.api.openapi import openapi_document
-from tondonate.app import create_app
+from tondonate.server import create_app
 from tondonate.config import Config
 from tondonate.users import set_blocked
 

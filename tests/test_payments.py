@@ -5,6 +5,7 @@ a failing database.  No Bot object is mocked: only Telegram has a stand-in."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -12,13 +13,12 @@ import pytest
 from aiogram.types import LabeledPrice
 from click.testing import CliRunner
 
-from tondonate import appkeys
+from tondonate.server import appkeys
 from tondonate.cli import cli
 from tondonate.db import open_database
 from tondonate.i18n import t
-from tondonate.ledger import IncomingPayment, Ledger
-from tondonate.rates import RateProvider
-from tondonate.reconcile import STATE_KEY
+from tondonate.ledger import IncomingPayment, open_ledger, statements
+from tondonate.ledger.reconcile import STATE_KEY
 from tondonate.settings import build_settings, set_setting
 from tondonate.users import Profile, set_blocked
 from tondonate.weeks import current_week_key, week_key
@@ -200,14 +200,9 @@ async def test_each_charge_is_credited_exactly_once(app, caplog):
 async def test_two_processes_crediting_the_same_payment_credit_it_once(db_url):
     """Two Database instances (two connections, as two `serve` processes) race for each payment."""
     settings = build_settings({}, {"rate.static_tons_per_star": "2"})
-    dbs = [open_database(db_url) for _ in range(2)]
-    rates = []
-    try:
-        for db in dbs:
-            await db.start()
-            rates.append(RateProvider(db, lambda: settings))
-            await rates[-1].start()
-        ledgers = [Ledger(db, lambda: settings, rate) for db, rate in zip(dbs, rates)]
+    async with contextlib.AsyncExitStack() as stack:
+        dbs = [await stack.enter_async_context(open_database(db_url)) for _ in range(2)]
+        ledgers = [await stack.enter_async_context(open_ledger(db, lambda: settings)) for db in dbs]
         profile = Profile(500, first_name="Racer")
         payments = [IncomingPayment(f"race-{n}", 500, None, 10, "XTR", int(time.time()), profile) for n in range(25)]
         for payment in payments[:5]:  # one at a time: each ledger credits it in a transaction of its own
@@ -222,29 +217,19 @@ async def test_two_processes_crediting_the_same_payment_credit_it_once(db_url):
         assert await count(db, "donations") == 25
         assert await count(db, "payments", "status = 'paid'") == 25
         assert await user_total(db, 500) == {"tons": 500 * NANO, "stars": 250, "donations": 25}
-    finally:
-        for rate in rates:
-            await rate.stop()
-        for db in dbs:
-            await db.stop()
 
 
 async def test_refunds_racing_grouped_credits_keep_the_books_consistent(db_url):
     """Refunds of payments recorded but not yet credited race a ledger crediting them in a
     group transaction, from another connection: whoever wins, every board agrees with the donations."""
     settings = build_settings({}, {})
-    dbs = [open_database(db_url) for _ in range(2)]
-    rates = []
-    try:
-        for db in dbs:
-            await db.start()
-            rates.append(RateProvider(db, lambda: settings))
-            await rates[-1].start()
-        crediting, refunding = (Ledger(db, lambda: settings, rate) for db, rate in zip(dbs, rates))
+    async with contextlib.AsyncExitStack() as stack:
+        dbs = [await stack.enter_async_context(open_database(db_url)) for _ in range(2)]
+        crediting, refunding = [await stack.enter_async_context(open_ledger(db, lambda: settings)) for db in dbs]
         now = int(time.time())
         payments = [IncomingPayment(f"rr-{n}", 510 + n % 3, None, 10, "XTR", now, Profile(510 + n % 3)) for n in range(30)]
         for p in payments:  # recorded (status created), as a failed credit leaves them
-            await dbs[0].write_steps(Ledger.record_steps(p, "1", 10 * NANO, now))
+            await dbs[0].write_steps(statements.record_steps(p, "1", 10 * NANO, now))
         await asyncio.gather(*(crediting.credit(p) for p in payments),
                              *(refunding.refund(p.charge_id) for p in payments[::2]))
         db = dbs[0]
@@ -256,11 +241,6 @@ async def test_refunds_racing_grouped_credits_keep_the_books_consistent(db_url):
         live = await db.fetchval("SELECT COALESCE(SUM(tons_amount), 0) FROM donations WHERE refunded_at IS NULL")
         assert await db.fetchval("SELECT COALESCE(SUM(tons), 0) FROM user_totals") == live == paid * 10 * NANO
         assert await db.fetchval("SELECT COALESCE(SUM(donations), 0) FROM user_totals") == paid
-    finally:
-        for rate in rates:
-            await rate.stop()
-        for db in dbs:
-            await db.stop()
 
 
 # -- pre-checkout ---------------------------------------------------------------------

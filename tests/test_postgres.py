@@ -16,6 +16,7 @@ import pytest
 from tondonate.db import DatabaseError, Step, open_database
 from tondonate.db import postgres as pg
 from tondonate.db.migrate import migrate, status
+from tondonate.redact import redact_url
 
 INSERT_SETTING = "INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3)"
 
@@ -48,8 +49,9 @@ def test_url_schemes_and_redaction():
     assert pg.asyncpg_url("postgresql+psycopg://u@h/db?x=1") == "postgresql://u@h/db?x=1"
     with pytest.raises(DatabaseError):
         pg.asyncpg_url("mysql://u@h/db")
-    assert pg.redact("postgresql://bob:s3cret@h:5/db") == "postgresql://bob:***@h:5/db"
-    assert pg.redact("postgresql://bob@h/db") == "postgresql://bob@h/db"
+    assert redact_url("postgresql://bob:s3cret@h:5/db", keep_user=True) == "postgresql://bob:***@h:5/db"
+    assert redact_url("postgresql://bob@h/db", keep_user=True) == "postgresql://bob@h/db"
+    assert redact_url("postgresql://bob@h/db?password=x", keep_user=True) == "postgresql://bob@h/db?password=***"
 
 
 # -- both dialects agree ----------------------------------------------------------------
@@ -100,7 +102,8 @@ async def test_racing_guards_let_exactly_one_batch_through(db):
 
 
 async def test_booleans_read_truthy_and_falsy(db):
-    from tondonate.users import Profile, ensure_user, set_blocked
+    from tondonate.ledger.referrals import ensure_user
+    from tondonate.users import Profile, set_blocked
 
     await ensure_user(db, Profile(1), now=1)
     assert not await db.fetchval("SELECT is_blocked FROM users WHERE tg_id = $1", 1)

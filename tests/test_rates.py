@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
-from tondonate.rates import Rate, RateProvider, redact_url
+from tondonate.ledger.rates import Rate, RateProvider
+from tondonate.redact import redact_url
 
 D = Decimal
 TIMEOUT = 0.3  # fetch_timeout of the providers under test: keeps the slow cases fast
@@ -124,7 +125,7 @@ async def stored(db):
 
 
 def records(caplog, level):
-    return [r for r in caplog.records if r.name == "tondonate.rates" and r.levelno == level]
+    return [r for r in caplog.records if r.name == "tondonate.ledger.rates" and r.levelno == level]
 
 
 # -- success paths
@@ -256,7 +257,7 @@ FAILURES = [
 
 
 async def test_failure_falls_back_to_the_last_stored_rate(make, source, clock, db, caplog):
-    caplog.set_level(logging.WARNING, logger="tondonate.rates")
+    caplog.set_level(logging.WARNING, logger="tondonate.ledger.rates")
     provider, _ = await make(**w(rate__ttl_seconds=60))
     for index, (mode, body, reason) in enumerate(FAILURES):
         caplog.clear()
@@ -282,7 +283,7 @@ async def test_failure_falls_back_to_the_last_stored_rate(make, source, clock, d
 
 
 async def test_slow_source_never_holds_callers_past_the_timeout(make, source, clock, caplog):
-    caplog.set_level(logging.WARNING, logger="tondonate.rates")
+    caplog.set_level(logging.WARNING, logger="tondonate.ledger.rates")
     provider, _ = await make(**w(rate__ttl_seconds=60))
     assert await provider.get_rate() == D("0.0125")
     source.mode = "slow"
@@ -301,7 +302,7 @@ async def test_unreachable_source(make, clock, caplog):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    caplog.set_level(logging.WARNING, logger="tondonate.rates")
+    caplog.set_level(logging.WARNING, logger="tondonate.ledger.rates")
     provider, _ = await make(**w(rate__url=f"http://127.0.0.1:{port}/x", rate__default_tons_per_star="0.5"))
     quote = await provider.quote()
     assert quote == Rate(D("0.5"), "default", 0, True)
@@ -310,7 +311,7 @@ async def test_unreachable_source(make, clock, caplog):
 
 
 async def test_default_rate_with_critical_log_when_nothing_was_ever_stored(make, source, clock, caplog):
-    caplog.set_level(logging.WARNING, logger="tondonate.rates")
+    caplog.set_level(logging.WARNING, logger="tondonate.ledger.rates")
     source.mode = "status"
     provider, _ = await make(**w(rate__default_tons_per_star="0.5", rate__ttl_seconds=600))
     quote = await provider.quote()
@@ -365,7 +366,7 @@ async def test_changing_the_url_after_a_failure_retries_at_once(make, source):
 
 
 async def test_fallback_survives_a_restart(make, source, db, caplog):
-    caplog.set_level(logging.WARNING, logger="tondonate.rates")
+    caplog.set_level(logging.WARNING, logger="tondonate.ledger.rates")
     first, _ = await make()
     fresh = await first.quote()
     await first.stop()  # waits for the insert
@@ -408,7 +409,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_fetch(make, source)
 
 
 async def test_no_url_configured(make, source, caplog):
-    caplog.set_level(logging.WARNING, logger="tondonate.rates")
+    caplog.set_level(logging.WARNING, logger="tondonate.ledger.rates")
     provider, _ = await make(**w(rate__url=""))
     assert (await provider.quote()).source == "default"
     assert "rate.url is not set" in records(caplog, logging.WARNING)[0].getMessage()

@@ -11,14 +11,15 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from tondonate.bot import build_bot
+from tondonate.bot.client import build_bot
 from tondonate.cli import cli
 from tondonate.db import open_database
-from tondonate.ledger import IncomingPayment, Ledger
-from tondonate.rates import RateProvider
-from tondonate.reconcile import STATE_KEY, reconcile
+from tondonate.bot.stars import TelegramStars
+from tondonate.ledger import IncomingPayment, Ledger, open_ledger
+from tondonate.ledger.reconcile import STATE_KEY, reconcile
 from tondonate.settings import build_settings
-from tondonate.users import Profile, ensure_user
+from tondonate.ledger.referrals import ensure_user
+from tondonate.users import Profile
 from tondonate.weeks import week_key
 from ledger_support import NANO, break_donations, count, eventually, mend_donations
 
@@ -39,20 +40,16 @@ async def parts(db, botapi, make_config, caplog):
     """What `tondonate payments reconcile` runs on: a ledger and a bot (nobody polls updates)."""
     caplog.set_level(logging.INFO, logger="tondonate")
     settings = build_settings({}, {"rate.static_tons_per_star": "0.5"})
-    rates = RateProvider(db, lambda: settings)
-    await rates.start()
-    ledger = Ledger(db, lambda: settings, rates)
     bot = build_bot(make_config())
-    yield ledger, bot
-    await ledger.stop()
-    await rates.stop()
+    async with open_ledger(db, lambda: settings) as ledger:
+        yield ledger, bot
     await bot.session.close()
 
 
 async def new_invoice(ledger, bot, user, stars):
     """A Mini App user and an invoice issued to them (the quoted rate is stored with it)."""
     await ensure_user(ledger.db, Profile.from_telegram(user))
-    quote, _link = await ledger.create_invoice(bot, user["id"], stars)
+    quote = await ledger.invoices.create(user["id"], stars)
     return quote.invoice_id
 
 
@@ -65,7 +62,7 @@ async def test_lost_payment_is_credited_once_and_only_once(parts, botapi):
     charge = botapi.record_transaction(user, 40, invoice_id, date=made)
     botapi.record_transaction(botapi.make_user(11), 5, "someone-else's")  # unknown payload: current rate
 
-    first = await reconcile(ledger, bot)
+    first = await reconcile(ledger, TelegramStars(bot))
     assert first.scanned == 2 and sorted(first.credited) == sorted([charge, botapi.transactions[1]["id"]])
     assert await status(db, charge) == "paid"
     donation = await db.fetchrow("SELECT tons_amount, week_key FROM donations WHERE charge_id = $1", charge)
@@ -73,7 +70,7 @@ async def test_lost_payment_is_credited_once_and_only_once(parts, botapi):
     assert await user_total(db, 10) == (20 * NANO, 40, 1)
 
     for full in (False, True):  # again: nothing to fix, whether it rereads from the start or not
-        again = await reconcile(ledger, bot, full=full)
+        again = await reconcile(ledger, TelegramStars(bot), full=full)
         assert (again.credited, again.refunded, again.recorded_credited) == ([], [], 0)
     assert await count(db, "donations") == 2
     assert await user_total(db, 10) == (20 * NANO, 40, 1)
@@ -85,14 +82,14 @@ async def test_lost_refund_is_applied_once(parts, botapi):
     user = botapi.make_user(20)
     invoice_id = await new_invoice(ledger, bot, user, 30)
     charge = botapi.record_transaction(user, 30, invoice_id)
-    assert (await reconcile(ledger, bot)).credited == [charge]
+    assert (await reconcile(ledger, TelegramStars(bot))).credited == [charge]
     await bot.refund_star_payment(user_id=20, telegram_payment_charge_id=charge)  # its update is never read
 
-    report = await reconcile(ledger, bot)
+    report = await reconcile(ledger, TelegramStars(bot))
     assert (report.credited, report.refunded) == ([], [charge])
     assert await status(db, charge) == "refunded"
     assert await user_total(db, 20) == (0, 0, 0)
-    assert (await reconcile(ledger, bot)).refunded == []
+    assert (await reconcile(ledger, TelegramStars(bot))).refunded == []
     assert await user_total(db, 20) == (0, 0, 0)
 
 
@@ -110,11 +107,11 @@ async def test_credit_left_behind_by_a_failing_database_is_finished_by_reconcile
     assert await status(db, charge) == "created" and await count(db, "donations") == 0
     await mend_donations(db)
 
-    report = await reconcile(ledger, bot)
+    report = await reconcile(ledger, TelegramStars(bot))
     assert (report.recorded_credited, report.credited) == (1, [])
     assert await status(db, charge) == "paid"
     assert await user_total(db, 30) == (4 * NANO, 8, 1)
-    assert (await reconcile(ledger, bot)).recorded_credited == 0
+    assert (await reconcile(ledger, TelegramStars(bot))).recorded_credited == 0
     assert (await ledger.credit(payment)).status == "duplicate"  # and the late update, when it comes
     assert await user_total(db, 30) == (4 * NANO, 8, 1)
 
@@ -131,18 +128,14 @@ async def test_reconcile_racing_the_bot_credits_once(stack, db_url, make_config,
     other = open_database(db_url)
     await other.start()
     settings = build_settings({}, {})
-    rates = RateProvider(other, lambda: settings)
-    await rates.start()
-    ledger = Ledger(other, lambda: settings, rates)
     bot = build_bot(make_config())
     try:
-        updates = []
-        for n in range(5):
-            updates.append(emu.deliver_successful_payment(user, f"gone-{n}", 10 + n, f"race-{n}"))
-            await reconcile(ledger, bot, full=True)
+        async with open_ledger(other, lambda: settings) as ledger:
+            updates = []
+            for n in range(5):
+                updates.append(emu.deliver_successful_payment(user, f"gone-{n}", 10 + n, f"race-{n}"))
+                await reconcile(ledger, TelegramStars(bot), full=True)
     finally:
-        await ledger.stop()
-        await rates.stop()
         await bot.session.close()
         await other.stop()
 
@@ -192,7 +185,7 @@ async def test_reconcile_does_not_move_past_a_payment_it_could_not_credit(parts,
     ledger, bot = parts
     db = ledger.db
     early = botapi.record_transaction(botapi.make_user(50), 3, "first")
-    assert (await reconcile(ledger, bot)).credited == [early]
+    assert (await reconcile(ledger, TelegramStars(bot))).credited == [early]
     refused = botapi.record_transaction(botapi.make_user(51), 4, "second")
     for n in range(3):  # more history after it, so the offset would otherwise run past
         botapi.record_transaction(botapi.make_user(52 + n), 1, f"later-{n}")
@@ -201,12 +194,12 @@ async def test_reconcile_does_not_move_past_a_payment_it_could_not_credit(parts,
     else:
         await db.execute("CREATE FUNCTION nopay() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'down'; END $$")
         await db.execute("CREATE TRIGGER nopay BEFORE INSERT ON payments FOR EACH ROW EXECUTE FUNCTION nopay()")
-    await reconcile(ledger, bot)
+    await reconcile(ledger, TelegramStars(bot))
     assert await db.fetchval("SELECT value FROM sync_state WHERE name = $1", STATE_KEY) == "1"
     # The process "dies" before its in-memory retry: only Telegram's record is left.
-    ledger._pending.clear()
-    if ledger._retry_task:
-        ledger._retry_task.cancel()
+    await ledger.stop()
+    restarted = Ledger(db, ledger.get_settings, ledger.rates)
     await db.execute("DROP TRIGGER nopay" if db.dialect == "sqlite" else "DROP TRIGGER nopay ON payments")
-    assert refused in (await reconcile(ledger, bot)).credited
+    assert refused in (await reconcile(restarted, TelegramStars(bot))).credited
+    await restarted.stop()
     assert await count(db, "donations") == 5

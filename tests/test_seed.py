@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from tondonate.cli import cli
 from tondonate.db import open_database
-from tondonate.db.check import check
+from tondonate.ledger.check import check
 from tondonate.seed import FIRST_ID, SeedPlan, seed
 from tondonate.weeks import week_key
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tondonate.bot import build_bot
+from tondonate.bot.client import build_bot
 from tondonate.bot.thanks import ThankYouSender
 from tondonate.config import Config
 from tondonate.emulator import BotAPIEmulator

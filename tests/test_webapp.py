@@ -442,7 +442,7 @@ async def test_bundle_within_budget():
     """The served bundle stays under web/README's budget: 100 KB of gzipped JS + CSS."""
     import gzip
 
-    from tondonate.static import bundle_dir
+    from tondonate.server.static import bundle_dir
 
     assets = [p for p in (bundle_dir() / "assets").iterdir() if p.suffix in (".js", ".css")]
     assert {p.suffix for p in assets} == {".js", ".css"}

@@ -151,6 +151,13 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
     return config
 
 
+def require_bot_token(config: Config) -> str:
+    """The bot token, or ConfigError saying where to set it (every command that needs it asks here)."""
+    if not config.bot.token:
+        raise ConfigError("bot.token is not set: put it in tondonate.toml or set TONDONATE_BOT_TOKEN")
+    return config.bot.token
+
+
 def validate_config(config: Config) -> None:
     if config.bot.mode not in ("polling", "webhook"):
         raise ConfigError(f"bot.mode must be 'polling' or 'webhook', got {config.bot.mode!r}")

@@ -1,9 +1,9 @@
 """Realistic demo and benchmark data, written through the production SQL.
 
-Users are created with :func:`tondonate.users.create_user_steps` and payments
-with :meth:`Ledger.record_steps` and the flip and donation of
-:meth:`Ledger.credit_steps`, exactly the statements the bot runs, in bulk
-(``executemany``) over batches.  The aggregate tables are then rewritten from
+Users are created with :func:`tondonate.ledger.referrals.create_user_steps`, and
+payments with the ledger's named statements (the payment's record, its flip to paid
+and its donation: :mod:`tondonate.ledger.statements`), exactly the statements the
+bot runs, in bulk (``executemany``) over batches.  The aggregate tables are then rewritten from
 the donations by the recomputation ``tondonate db check`` uses, so they are
 right by construction (and ``db check`` confirms it).
 
@@ -21,12 +21,15 @@ import time
 from decimal import Decimal
 from typing import Callable
 
+from . import users
 from .db import Database
-from .db.check import fix as rebuild_aggregates
-from .ledger import IncomingPayment, Ledger
-from .money import to_nano, tons_for
+from .ledger import IncomingPayment, statements
+from .ledger.check import fix as rebuild_aggregates
+from .ledger.money import to_nano, tons_for
+from .ledger.referrals import create_user_steps
+from .ledger.types import Credit
 from .settings import Settings
-from .users import Profile, create_user_steps
+from .users import Profile
 from .weeks import week_key
 
 FIRST_ID = 700_000_000
@@ -80,7 +83,7 @@ async def seed(db: Database, settings: Settings, rate: Decimal, plan: SeedPlan, 
     started = time.perf_counter()
     rng = random.Random(plan.seed)
     now = int(time.time()) if now is None else now
-    first = (await db.fetchval("SELECT max(tg_id) FROM users") or FIRST_ID - 1) + 1
+    first = (await users.max_id(db) or FIRST_ID - 1) + 1
     first = max(first, FIRST_ID)
     if db.dialect == "sqlite":
         # Checkpoint the WAL into the database file every ~200 MB instead of every 4 MB:
@@ -122,6 +125,7 @@ async def seed(db: Database, settings: Settings, rate: Decimal, plan: SeedPlan, 
     if not donors:
         return report
     tz, decimals, rounding = settings.timezone, settings.tons_decimals, settings.tons_rounding
+    rate_text = str(rate)
     joined_at = {first + i: joined[i] for i in range(plan.users)}
     tons_of: dict[int, int] = {}  # stars -> nano-tons at this rate
     weeks_of: dict[int, str] = {}  # quarter hour -> week key (every UTC offset is whole quarter hours)
@@ -153,11 +157,13 @@ async def seed(db: Database, settings: Settings, rate: Decimal, plan: SeedPlan, 
                 week = weeks_of[paid_at // 900] = week_key(paid_at, tz)
             # Unique across runs: ``first`` is a fresh user id each time.
             payment = IncomingPayment(f"seed-{first}-{n:09d}", tg_id, None, stars, "XTR", paid_at, Profile(tg_id))
-            batch.append(
-                Ledger.record_steps(payment, rate, tons_nano, paid_at)[1:]  # [1:]: the user exists
-                # The flip to paid and the donation; the aggregates are summed once at the end.
-                + Ledger.credit_steps(payment.charge_id, tg_id, stars, tons_nano, paid_at, week, paid_at)[:2]
-            )
+            credit = Credit(payment.charge_id, tg_id, stars, tons_nano, paid_at, week)
+            # The user exists; the totals are summed once at the end (below).
+            batch.append([
+                statements.record_payment_step(payment, rate_text, tons_nano),
+                statements.flip_step(payment.charge_id, paid_at, guard=False),
+                statements.donation_step(credit),
+            ])
             report.stars += stars
         return batch
 

@@ -1,24 +1,25 @@
-"""Users and the referral rule (spec sections 6 and 11).
+"""The ``users`` table: profiles, the referrer, blocking.  Every statement on it is here.
 
-A referrer is attached only when the user row is created by this very call,
-the referrer is not the user, exists and is not blocked.  An existing user
-never changes referrer.  Creation is one ``INSERT ... ON CONFLICT DO NOTHING``
-so of two racing first visits exactly one creates the row.
+The referral rule that creates a user (who may be a referrer, counted in the
+ledger's aggregates) is :mod:`tondonate.ledger.referrals`; this module only
+writes and reads the rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import re
 import time
+from typing import Any
 
-from .db import Database, Step
-
-log = logging.getLogger(__name__)
+from .db import Connection, Step
 
 _REF = re.compile(r"^ref_([1-9][0-9]{0,18})$")
 MAX_TG_ID = 2**63 - 1
+PROFILE_FIELDS = ("username", "first_name", "last_name", "photo_url", "language_code")
+COLUMNS = "tg_id, username, first_name, last_name, photo_url, language_code, referrer_id, is_blocked, created_at"
+# What the read model keeps of every user (see readmodel.model.UserInfo).
+BOARD_COLUMNS = "tg_id, username, first_name, photo_url, is_blocked, referrer_id, language_code"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Profile:
     language_code: str | None = None
 
     @classmethod
-    def from_telegram(cls, user) -> "Profile":
+    def from_telegram(cls, user: Any) -> Profile:
         """From an aiogram ``User`` or a Mini App initData user dict."""
         get = user.get if isinstance(user, dict) else lambda k, d=None: getattr(user, k, d)
         return cls(
@@ -44,14 +45,6 @@ class Profile:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class EnsureResult:
-    created: bool
-    referrer_id: int | None
-    referral: str  # attached | none | refused:<reason>
-    is_blocked: bool
-
-
 def parse_ref(start_param: str | None) -> int | None:
     """``ref_<tg_id>`` -> tg_id; anything else -> None."""
     match = _REF.match(start_param or "")
@@ -61,72 +54,31 @@ def parse_ref(start_param: str | None) -> int | None:
     return value if value <= MAX_TG_ID else None
 
 
-_PROFILE_FIELDS = ("username", "first_name", "last_name", "photo_url", "language_code")
+# -- writes ---------------------------------------------------------------------------
 
 
-async def ensure_user(db: Database, profile: Profile, ref_code: int | None = None, now: int | None = None) -> EnsureResult:
-    """Create the user on first sight (applying the referral rule) or refresh a changed profile."""
-    now = int(time.time()) if now is None else now
-    row = await db.fetchrow(
-        "SELECT referrer_id, is_blocked, username, first_name, last_name, photo_url, language_code "
-        "FROM users WHERE tg_id = $1",
-        profile.tg_id,
+def create_step(profile: Profile, ref_code: int | None, now: int, name: str = "user") -> Step:
+    """Create the user if absent (a guard: nothing when the row exists), with ``ref_code``
+    as referrer only when that user exists, is not the user and is not blocked.
+    Returns the stored ``referrer_id``."""
+    return Step(
+        "INSERT INTO users (tg_id, username, first_name, last_name, photo_url, language_code, created_at, updated_at, "
+        "referrer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, "
+        "(SELECT r.tg_id FROM users r WHERE r.tg_id = $8 AND r.tg_id <> $1 AND NOT r.is_blocked)) "
+        "ON CONFLICT (tg_id) DO NOTHING RETURNING referrer_id",
+        (profile.tg_id, *(getattr(profile, f) for f in PROFILE_FIELDS), now, ref_code),
+        guard=True,
+        name=name,
     )
-    if row is not None:
-        await _refresh_profile(db, profile, row)
-        if ref_code is not None:
-            _log_referral(profile.tg_id, ref_code, "refused:existing_user")
-        return EnsureResult(False, row["referrer_id"], "refused:existing_user" if ref_code else "none", bool(row["is_blocked"]))
-
-    result = await db.write_steps(create_user_steps(profile, ref_code, now))
-    if not result.completed:  # a racing first visit created the row a moment ago
-        return await ensure_user(db, profile, ref_code, now)
-    referrer_id = result.rows[0][0]["referrer_id"]
-    if ref_code is None:
-        outcome = "none"
-    elif referrer_id is not None:
-        outcome = "attached"
-    else:
-        outcome = "refused:" + await _refusal_reason(db, profile.tg_id, ref_code)
-    if ref_code is not None:
-        _log_referral(profile.tg_id, ref_code, outcome)
-    log.info("user created tg_id=%s referrer_id=%s", profile.tg_id, referrer_id)
-    return EnsureResult(True, referrer_id, outcome, False)
 
 
-def create_user_steps(profile: Profile, ref_code: int | None, now: int) -> list[Step]:
-    """Create the user if absent (the guard), with the referrer when the rule allows,
-    and count the referral.  Also used by ``tondonate dev seed`` in bulk."""
-    return [
-        Step(
-            "INSERT INTO users (tg_id, username, first_name, last_name, photo_url, language_code, created_at, updated_at, referrer_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, "
-            "(SELECT r.tg_id FROM users r WHERE r.tg_id = $8 AND r.tg_id <> $1 AND NOT r.is_blocked)) "
-            "ON CONFLICT (tg_id) DO NOTHING RETURNING referrer_id",
-            (profile.tg_id, *(getattr(profile, f) for f in _PROFILE_FIELDS), now, ref_code),
-            guard=True,
-        ),
-        Step(
-            "INSERT INTO referrer_totals (referrer_id, referrals_count, tons, reached_at) "
-            "SELECT referrer_id, 1, 0, $2 FROM users WHERE tg_id = $1 AND referrer_id IS NOT NULL "
-            "ON CONFLICT (referrer_id) DO UPDATE SET referrals_count = referrer_totals.referrals_count + 1",
-            (profile.tg_id, now),
-        ),
-    ]
-
-
-async def _refusal_reason(db: Database, tg_id: int, ref_code: int) -> str:
-    if ref_code == tg_id:
-        return "self"
-    row = await db.fetchrow("SELECT is_blocked FROM users WHERE tg_id = $1", ref_code)
-    if row is None:
-        return "unknown_referrer"
-    return "blocked_referrer" if row["is_blocked"] else "unknown"
-
-
-def _log_referral(tg_id: int, ref_code: int, outcome: str) -> None:
-    event = "referral attached" if outcome == "attached" else "referral refused"
-    log.info("%s tg_id=%s referrer_id=%s outcome=%s", event, tg_id, ref_code, outcome)
+def record_payer_step(profile: Profile, now: int) -> Step:
+    """The payer of a payment, when Telegram's word comes before any visit (no referrer)."""
+    return Step(
+        "INSERT INTO users (tg_id, username, first_name, last_name, language_code, created_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (tg_id) DO NOTHING",
+        (profile.tg_id, profile.username, profile.first_name, profile.last_name, profile.language_code, now),
+    )
 
 
 # Telegram sends ``username`` whenever the user has one (Mini App initData and bot
@@ -140,19 +92,60 @@ def _refreshed(profile: Profile, field: str) -> bool:
     return getattr(profile, field) is not None or field in _CLEARED_WHEN_ABSENT
 
 
-async def _refresh_profile(db: Database, profile: Profile, row) -> None:
-    """Write only when something changed, so a busy /me does not write on every call."""
-    changed = [f for f in _PROFILE_FIELDS if _refreshed(profile, f) and getattr(profile, f) != row[f]]
+async def refresh_profile(db: Connection, profile: Profile, row: Any) -> None:
+    """Store what changed since ``row`` (a :func:`find` row); no write when nothing did,
+    so a busy /me does not write on every call."""
+    changed = [f for f in PROFILE_FIELDS if _refreshed(profile, f) and getattr(profile, f) != row[f]]
     if not changed:
         return
     assignments = ", ".join(f"{field} = ${i}" for i, field in enumerate(changed, start=3))
     await db.execute(
         f"UPDATE users SET updated_at = $2, {assignments} WHERE tg_id = $1",
-        profile.tg_id, int(time.time()), *(getattr(profile, f) for f in changed),
+        profile.tg_id,
+        int(time.time()),
+        *(getattr(profile, f) for f in changed),
     )
 
 
-async def set_blocked(db: Database, tg_id: int, blocked: bool) -> bool:
-    return await db.execute(
-        "UPDATE users SET is_blocked = $2, updated_at = $3 WHERE tg_id = $1", tg_id, blocked, int(time.time())
-    ) > 0
+async def set_blocked(db: Connection, tg_id: int, blocked: bool) -> bool:
+    """Block or unblock; False when there is no such user."""
+    return (
+        await db.execute(
+            "UPDATE users SET is_blocked = $2, updated_at = $3 WHERE tg_id = $1", tg_id, blocked, int(time.time())
+        )
+        > 0
+    )
+
+
+# -- reads ----------------------------------------------------------------------------
+
+
+async def find(db: Connection, tg_id: int) -> Any | None:
+    """The user's row (:data:`COLUMNS`), or None."""
+    return await db.fetchrow(f"SELECT {COLUMNS} FROM users WHERE tg_id = $1", tg_id)
+
+
+async def is_blocked(db: Connection, tg_id: int) -> bool | None:
+    """True or False; None when there is no such user."""
+    row = await db.fetchrow("SELECT is_blocked FROM users WHERE tg_id = $1", tg_id)
+    return None if row is None else bool(row[0])
+
+
+async def max_id(db: Connection) -> int | None:
+    return await db.fetchval("SELECT max(tg_id) FROM users")
+
+
+async def first_unblocked(db: Connection) -> int | None:
+    """The lowest id of an unblocked user (someone to act as in the demo)."""
+    return await db.fetchval("SELECT tg_id FROM users WHERE NOT is_blocked ORDER BY tg_id LIMIT 1")
+
+
+async def count(db: Connection) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM users"))
+
+
+async def for_boards(db: Connection, changed_since: int | None = None) -> list[Any]:
+    """Every user's :data:`BOARD_COLUMNS`, or those changed at or after ``changed_since``."""
+    if changed_since is None:
+        return await db.fetch(f"SELECT {BOARD_COLUMNS} FROM users")
+    return await db.fetch(f"SELECT {BOARD_COLUMNS} FROM users WHERE updated_at >= $1", changed_since)

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from ..errors import ApiError, unauthorized
+from .errors import ApiError, unauthorized
 from ..users import Profile
 
 MAX_FUTURE_SECONDS = 60

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from aiohttp import web
 
-from .. import appkeys
+from ..bot.handle import BotHandle
 from ..config import Config
+from ..db import Database
+from ..ledger import Ledger
+from ..ledger.referrals import ensure_user
 from ..readmodel import ReadModel, UserInfo
 from ..settings import Settings, SettingsStore
-from ..users import ensure_user, parse_ref
+from ..users import parse_ref
 from .auth import InitData, InitDataValidator, forbidden_blocked
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ApiParts:
+    """What the API works on, opened by the server before it serves (see server/app.py)."""
+
+    db: Database
+    store: SettingsStore
+    ledger: Ledger
+    model: ReadModel
+    bot: BotHandle
+
 
 @dataclasses.dataclass(slots=True)
 class ApiState:
@@ -20,16 +36,24 @@ class ApiState:
     nanoseconds, and a board request is a few microseconds of our own code in all."""
 
     validator: InitDataValidator
-    page_cache: dict
-    app: web.Application
     config: Config
-    services: dict  # the app's SERVICES (rates, ledger, bot_user...): one dict for the app's life
-    model: ReadModel | None = None  # set by the read model's cleanup context
-    store: SettingsStore | None = None  # likewise (the settings context runs before it)
+    page_cache: dict[tuple[Any, ...], tuple[int, Any, int, bytes]] = dataclasses.field(default_factory=dict)
+    # Set by attach(), before the first request; None only while the server starts.
+    db: Database = None  # type: ignore[assignment]
+    store: SettingsStore = None  # type: ignore[assignment]
+    ledger: Ledger = None  # type: ignore[assignment]
+    model: ReadModel = None  # type: ignore[assignment]
+    bot: BotHandle = None  # type: ignore[assignment]
     # The settings every request reads, copied from each new snapshot (use_settings).
     page_size: int = 20
     decimals: int = 2
     max_age: int = 86_400
+
+    def attach(self, parts: ApiParts) -> None:
+        """Serve from ``parts``; follow their settings as they change."""
+        self.db, self.store, self.ledger, self.model, self.bot = parts.db, parts.store, parts.ledger, parts.model, parts.bot
+        self.use_settings(parts.store.current)
+        parts.store.on_change(lambda _old, new: self.use_settings(new))
 
     @property
     def settings(self) -> Settings:
@@ -40,12 +64,8 @@ class ApiState:
         self.decimals = settings.tons_decimals
         self.max_age = settings["auth.max_age_seconds"]
 
-    @property
-    def db(self):
-        return self.app[appkeys.DB]
 
-
-API: web.AppKey[ApiState] = web.AppKey("api_state")
+API = web.AppKey("api_state", ApiState)
 
 
 @dataclasses.dataclass(slots=True)  # not frozen: its __init__ runs on every request, and frozen's is slower

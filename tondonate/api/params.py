@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..errors import bad_request
+from .errors import bad_request
 
 MAX_OFFSET = 2**53 - 1  # the largest integer every JSON client reads exactly
 _INTEGER = re.compile(r"-?[0-9]{1,16}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses

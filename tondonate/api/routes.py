@@ -1,30 +1,28 @@
-"""The Mini App API handlers (spec section 10).  Reads come from the in-memory
-read model; only invoice creation and first visits write."""
+"""The Mini App's read API (spec section 10): the boards, ``/api/me``, ``/api/config``.
+Everything comes from the in-memory read model; only a first visit writes.
+(Paying and referrals: :mod:`.payments`.)"""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 
 import orjson
 from aiohttp import web
 
-from ..botlife import bot_when_ready
-from ..errors import ApiError, bad_request, json_response, too_many_requests
-from ..ledger import PRESET_IDS, InvoiceError
-from ..money import format_tons, to_nano
+from ..ledger import PRESET_IDS
+from ..ledger.money import format_tons
 from ..readmodel import Board
 from ..weeks import parse_week_key, week_bounds
-from .context import ApiState, authenticate, caller, known_caller
-from .params import json_object, optional_int, paging, query_choice, raw_query
+from .context import ApiState, caller, known_caller
+from .errors import bad_request, json_response
+from .params import paging, query_choice, raw_query
 
-log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 PAGE_CACHE_SIZE = 512
 
 
 def _referral_link(api: ApiState, tg_id: int) -> str | None:
-    bot_user = api.services.get("bot_user")  # learnt from getMe, possibly after the start
+    bot_user = api.bot.identity  # learnt from getMe, possibly after the start
     if bot_user is None or not bot_user.username:
         return None
     short_name = api.config.webapp.short_name
@@ -212,8 +210,8 @@ async def me(request: web.Request, api: ApiState) -> web.Response:
 async def config(request: web.Request, api: ApiState) -> web.Response:
     settings = api.settings
     await caller(request, api)
-    rate = await api.services["rates"].get_rate()
-    bot_user = api.services.get("bot_user")
+    rate = await api.ledger.rates.get_rate()
+    bot_user = api.bot.identity
     return json_response({
         "presets": [{"id": pid, "stars": stars} for pid, stars in zip(PRESET_IDS, settings.presets)],
         "min_stars": settings["donations.min_stars"],
@@ -224,62 +222,3 @@ async def config(request: web.Request, api: ApiState) -> web.Response:
         "bot_username": bot_user.username if bot_user else None,
         "week_key": api.model.week_key,
     })
-
-
-@routes.post("/api/payments/create-invoice")
-async def create_invoice(request: web.Request, api: ApiState) -> web.Response:
-    me = await caller(request, api)
-    body = await json_object(request)
-    unknown = set(body) - {"stars_amount", "preset_id"}
-    if unknown:
-        raise bad_request(f"unknown field(s): {', '.join(sorted(unknown))}; allowed: stars_amount, preset_id", "invalid_body")
-    preset_id = body.get("preset_id")
-    if preset_id is not None and not isinstance(preset_id, str):
-        raise bad_request(f"preset_id must be one of {', '.join(PRESET_IDS)}", "invalid_preset")
-    ledger = api.services["ledger"]
-    bot = await bot_when_ready(api.app)  # at once, except while a demo's bot is still starting
-    try:
-        quote, link = await ledger.create_invoice(
-            bot, me.tg_id, body.get("stars_amount"), preset_id, me.init.profile.language_code
-        )
-    except InvoiceError as exc:
-        if exc.retry_after is not None:
-            raise too_many_requests(exc.message, exc.retry_after) from None
-        raise ApiError(403 if exc.code == "user_blocked" else 400, exc.code, exc.message) from None
-    except Exception as exc:
-        from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
-
-        if isinstance(exc, (TelegramAPIError, TelegramNetworkError)):
-            log.error("createInvoiceLink failed: %s", exc)
-            raise ApiError(502, "telegram_unavailable", "Telegram did not create the invoice; try again shortly") from None
-        raise
-    decimals = api.decimals
-    return json_response({
-        "invoice_id": quote.invoice_id,
-        "invoice_link": link,
-        "stars_amount": quote.stars,
-        "tons_amount": format_tons(to_nano(quote.tons), decimals),
-    })
-
-
-_ATTACH_REFUSALS = {
-    "refused:existing_user": (409, "already_registered", "Referrals only count for new users"),
-    "refused:self": (400, "self_referral", "You cannot invite yourself"),
-    "refused:unknown_referrer": (404, "unknown_referrer", "No such referrer"),
-    "refused:blocked_referrer": (404, "unknown_referrer", "No such referrer"),
-    "refused:unknown": (409, "referral_refused", "The referral could not be attached"),
-}
-
-
-@routes.post("/api/referral/attach")
-async def referral_attach(request: web.Request, api: ApiState) -> web.Response:
-    authenticate(request, api)  # 401 before any complaint about the body
-    body = await json_object(request)
-    referrer_id = optional_int(body, "referrer_id")
-    if referrer_id is None or not 0 < referrer_id < 2**63:
-        raise bad_request("referrer_id must be a Telegram user id", "invalid_parameter")
-    me = await caller(request, api, ref_code=referrer_id)
-    if me.referral == "attached":
-        return json_response({"attached": True, "referrer_id": referrer_id})
-    status, code, message = _ATTACH_REFUSALS.get(me.referral, _ATTACH_REFUSALS["refused:unknown"])
-    raise ApiError(status, code, message)

@@ -1,63 +1,9 @@
-"""The aiogram bot: one Router per feature module, dependencies through workflow data.
+"""The Telegram side: the aiogram bot (:mod:`.client`), one Router per feature module
+(:mod:`.start`, :mod:`.payments`), the paced thank-you sender, Telegram's calls the
+money path needs (:mod:`.invoices`, :mod:`.stars`), and the handle the rest of the
+server holds (:mod:`.handle`).
 
-Handlers receive ``db``, ``settings`` (the SettingsStore), ``config`` and
-``services`` from the dispatcher (``dp["db"]``...), never from globals.
+Importing this package does not import aiogram (its ~600 pydantic models cost
+seconds of CPU): :mod:`.handle` is what the HTTP side imports, and the server
+imports :mod:`.client` in a worker thread (``server/botlife.py``).
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-import orjson
-from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-
-from ..config import Config
-
-
-# aiogram validates every answer as ``Response[<result type>]``; pydantic keeps such
-# parametrized classes in a weak cache, so between garbage collections they died and
-# were rebuilt (schema and all, ~10-20 ms each): about one sendMessage in forty paid
-# that.  Holding each one here keeps it cached.
-_RESPONSE_TYPES: dict[Any, Any] = {}
-
-
-class _Session(AiohttpSession):
-    """aiogram's ``close()`` sleeps 250 ms so TLS connections can shut down cleanly;
-    over plain HTTP (a local Bot API server, the emulator) there is nothing to wait
-    for, and every CLI command and server stop paid that quarter second."""
-
-    def check_response(self, bot, method, status_code, content):  # type: ignore[override]
-        returning = method.__returning__
-        if returning not in _RESPONSE_TYPES:
-            from aiogram.methods.base import Response
-
-            _RESPONSE_TYPES[returning] = Response[returning]
-        return super().check_response(bot=bot, method=method, status_code=status_code, content=content)
-
-    async def close(self) -> None:
-        if self.api.base.lower().startswith("https://"):
-            await super().close()
-        elif self._session is not None and not self._session.closed:
-            await self._session.close()
-
-
-def build_bot(config: Config) -> Bot:
-    """A Bot talking to ``bot.api_base`` (Telegram, a self-hosted Bot API server, or an emulator)."""
-    session = _Session(
-        api=TelegramAPIServer.from_base(config.bot.api_base),
-        # orjson parses a getUpdates batch several times faster than the json module
-        json_loads=orjson.loads,
-        json_dumps=lambda value: orjson.dumps(value).decode(),
-    )
-    return Bot(token=config.bot.token, session=session)
-
-
-def build_dispatcher(**workflow_data: Any) -> Dispatcher:
-    from . import payments, start
-
-    dp = Dispatcher(disable_fsm=True, **workflow_data)  # no conversation state: one middleware less per update
-    # Payments first: the busiest updates stop at the first router that takes them.
-    dp.include_routers(payments.make_router(), start.make_router())
-    return dp

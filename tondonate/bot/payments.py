@@ -13,24 +13,35 @@ from aiogram.types import Message, PreCheckoutQuery
 
 from ..i18n import t
 from ..ledger import CURRENCY, IncomingPayment, Ledger
-from ..money import format_tons
+from ..ledger.money import format_tons
 from ..users import Profile
 from .thanks import ThankYouSender
 
 log = logging.getLogger(__name__)
 
+# Why the ledger refuses a pre-checkout query -> what the payer reads.
+REFUSAL_TEXTS = {
+    "unknown_invoice": "precheckout_unknown",
+    "other_user": "precheckout_other_user",
+    "mismatch": "precheckout_mismatch",
+    "blocked": "precheckout_blocked",
+}
+
 
 async def on_pre_checkout(query: PreCheckoutQuery, ledger: Ledger) -> None:
     try:
-        refusal = await ledger.precheck(query.from_user.id, query.invoice_payload, query.total_amount, query.currency)
+        refusal = await ledger.invoices.precheck(
+            query.from_user.id, query.invoice_payload, query.total_amount, query.currency
+        )
     except Exception:
         log.exception("pre-checkout check failed for %s", query.invoice_payload)
-        refusal = "precheckout_unknown"
+        refusal = "unknown_invoice"
     if refusal is None:
         await query.answer(ok=True)
     else:
-        log.info("pre-checkout refused tg_id=%s payload=%r reason=%s", query.from_user.id, query.invoice_payload, refusal)
-        await query.answer(ok=False, error_message=t(query.from_user.language_code, refusal))
+        key = REFUSAL_TEXTS[refusal]
+        log.info("pre-checkout refused tg_id=%s payload=%r reason=%s", query.from_user.id, query.invoice_payload, key)
+        await query.answer(ok=False, error_message=t(query.from_user.language_code, key))
 
 
 async def on_successful_payment(message: Message, ledger: Ledger, thanks: ThankYouSender) -> None:

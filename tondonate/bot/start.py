@@ -11,7 +11,8 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, W
 from ..config import Config
 from ..db import Database
 from ..i18n import t
-from ..users import Profile, ensure_user, parse_ref
+from ..ledger.referrals import ensure_user
+from ..users import Profile, parse_ref
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ receipt already tell the payer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from typing import Callable
+from collections.abc import Callable
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import SendMessage
+
+from ..periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ class ThankYouSender:
         self._per_second = per_second
         self._queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(max_waiting)
         self._skipped = 0
-        self._task: asyncio.Task | None = None
+        self._sender = Periodic("thank-you-sender", self._send_next, lambda: 1 / max(1, self._per_second()),
+                                log=log, failure="sending a thank-you message failed", first_delay=0)
 
     def send(self, chat_id: int, text: str) -> bool:
         """Queue a thank-you; False when it is skipped (turned off, or too many waiting)."""
@@ -56,26 +57,23 @@ class ThankYouSender:
                             self._queue.maxsize)
             self._skipped += 1
             return False
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="thank-you-sender")
+        self._sender.wake()
         return True
 
     @property
     def waiting(self) -> int:
         return self._queue.qsize()
 
-    async def _run(self) -> None:
-        next_at = 0.0
-        while not self._queue.empty():
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            chat_id, text = self._queue.get_nowait()
-            await self._deliver(chat_id, text)
-            next_at = time.monotonic() + 1 / max(1, self._per_second())
-            if self._skipped and self._queue.empty():
-                log.warning("skipped %d thank-you messages during a burst of payments", self._skipped)
-                self._skipped = 0
+    async def _send_next(self) -> bool:
+        """Send one; False once the queue is empty (the sender then waits for the next)."""
+        if self._queue.empty():
+            return False
+        chat_id, text = self._queue.get_nowait()
+        await self._deliver(chat_id, text)
+        if self._skipped and self._queue.empty():
+            log.warning("skipped %d thank-you messages during a burst of payments", self._skipped)
+            self._skipped = 0
+        return not self._queue.empty()
 
     async def _deliver(self, chat_id: int, text: str) -> None:
         for attempt in range(2):
@@ -93,15 +91,7 @@ class ThankYouSender:
 
     async def close(self, flush_seconds: float = FLUSH_SECONDS) -> None:
         """Send what is queued for up to ``flush_seconds``, then give up on the rest."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(task), flush_seconds)
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._sender.stop(grace=flush_seconds)
         left = self._queue.qsize() + self._skipped
         if left:
             log.warning("stopping: %d thank-you messages not sent", left)

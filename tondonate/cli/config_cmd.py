@@ -65,16 +65,6 @@ def get_cmd(state, key: str) -> None:
     click.echo(_show(current[key]))
 
 
-async def _set_checked(db, config, key, value):
-    """Store ``value`` unless, with it, the donation range would be empty."""
-    current = await load_settings(db, config.settings)
-    low = value if key == "donations.min_stars" else current["donations.min_stars"]
-    high = value if key == "donations.max_stars" else current["donations.max_stars"]
-    if low > high:
-        raise click.ClickException(f"{key} = {value} would leave no allowed amount: min_stars {low} > max_stars {high}")
-    return await set_setting(db, key, value)
-
-
 @config_group.command("set")
 @_key_arg
 @click.argument("value", metavar="VALUE")
@@ -85,7 +75,10 @@ def set_cmd(state, key: str, value: str) -> None:
         parsed = parse_cli_value(key, value)
     except SettingError as exc:
         raise click.ClickException(str(exc)) from None
-    stored = _on_db(state, lambda db, config: _set_checked(db, config, key, parsed))
+    try:
+        stored = _on_db(state, lambda db, config: set_setting(db, key, parsed, config.settings))
+    except SettingError as exc:  # the values together: the same check every way of setting makes
+        raise click.ClickException(str(exc)) from None
     click.echo(f"{key} = {_show(stored)}")
 
 
@@ -95,5 +88,8 @@ def set_cmd(state, key: str, value: str) -> None:
 def unset_cmd(state, key: str) -> None:
     """Remove KEY from the database: the toml [settings] value or the default applies again."""
     _known(key)
-    removed = _on_db(state, lambda db, config: unset_setting(db, key))
+    try:
+        removed = _on_db(state, lambda db, config: unset_setting(db, key, config.settings))
+    except SettingError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"{key} unset" if removed else f"{key} was not set in the database")

@@ -57,7 +57,7 @@ def check_cmd(state, fix: bool) -> None:
     when there is any; with --fix the aggregate tables are rewritten from the
     donations and users, and it exits 0 once they match.
     """
-    from ..db import check as checker
+    from ..ledger import check as checker
 
     async def go(db):
         differences = await checker.check(db)
@@ -106,7 +106,7 @@ def copy_cmd(source_url: str, target_url: str, force: bool, batch_size: int) -> 
     from ..db import dialect_of, open_database
     from ..db.copy import CopyError, copy_database
     from ..db.migrate import migrate, status
-    from ..db.postgres import redact
+    from ..redact import redact_url
     from ..db.sqlite import path_from_url
 
     try:
@@ -164,5 +164,5 @@ def copy_cmd(source_url: str, target_url: str, force: bool, batch_size: int) -> 
             click.echo(f"MISMATCH {mismatch.describe()}", err=True)
         click.echo(f"copy verification failed: {len(report.mismatches)} mismatch(es)", err=True)
         click.get_current_context().exit(1)
-    click.echo(f"copied {sum(report.rows.values())} rows in {len(report.tables)} tables from {redact(source_url)} "
-               f"to {redact(target_url)}; row counts and stars/tons sums match")
+    click.echo(f"copied {sum(report.rows.values())} rows in {len(report.tables)} tables from {redact_url(source_url, keep_user=True)} "
+               f"to {redact_url(target_url, keep_user=True)}; row counts and stars/tons sums match")

@@ -10,31 +10,27 @@ from .options import pass_state, run
 @contextlib.asynccontextmanager
 async def _ledger_and_bot(config):
     """The same ledger and bot the server uses, without polling."""
-    from ..bot import build_bot
+    from ..bot.client import build_bot
+    from ..config import ConfigError, require_bot_token
     from ..db import open_database
     from ..db.migrate import migrate
-    from ..ledger import Ledger
-    from ..rates import RateProvider
+    from ..ledger import open_ledger
     from ..settings import load_settings
 
-    if not config.bot.token:
-        raise click.ClickException("bot.token is not set: put it in tondonate.toml or set TONDONATE_BOT_TOKEN")
+    try:
+        require_bot_token(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     migrate(config.db.url)
     db = open_database(config.db.url)
     await db.start()
     bot = build_bot(config)
-    rates = ledger = None
     try:
         settings = await load_settings(db, config.settings)
-        rates = RateProvider(db, lambda: settings)
-        await rates.start()
-        ledger = Ledger(db, lambda: settings, rates)
-        yield ledger, bot
+        # Stopping the ledger stops a retry of a deferred credit, saying loudly what is left.
+        async with open_ledger(db, lambda: settings) as ledger:
+            yield ledger, bot
     finally:
-        if ledger:  # stops a retry of a deferred credit, saying loudly what is left
-            await ledger.stop()
-        if rates:
-            await rates.stop()
         await bot.session.close()
         await db.stop()
 
@@ -54,7 +50,8 @@ def reconcile_cmd(state, full: bool) -> None:
     (exactly once, like the bot would) and applies refunds.  Safe to run at
     any time, also while the server runs.  `serve` does this at start-up.
     """
-    from ..reconcile import reconcile
+    from ..bot.stars import TelegramStars
+    from ..ledger.reconcile import reconcile
 
     config = state.config()
 
@@ -63,7 +60,7 @@ def reconcile_cmd(state, full: bool) -> None:
             def progress(report):  # the total is unknown until the last page
                 click.echo(f"\rRead {report.scanned} Star transaction(s)...", nl=False, err=True)
 
-            report = await reconcile(ledger, bot, full=full, progress=progress)
+            report = await reconcile(ledger, TelegramStars(bot), full=full, progress=progress)
             click.echo(err=True)
             return report
 
@@ -92,10 +89,10 @@ def refund_cmd(state, charge_id: str) -> None:
     async def go():
         from aiogram.exceptions import TelegramBadRequest
 
+        from ..ledger import statements
+
         async with _ledger_and_bot(config) as (ledger, bot):
-            row = await ledger.db.fetchrow(
-                "SELECT tg_id, status FROM payments WHERE telegram_payment_charge_id = $1", charge_id
-            )
+            row = await statements.payer_of(ledger.db, charge_id)
             if row is None:
                 raise click.ClickException(f"no payment with charge id {charge_id!r} in the ledger")
             refunded_now = True

@@ -16,18 +16,17 @@ def serve_cmd(state, host: str | None, port: int | None) -> None:
     HTTP, and receives bot updates by long polling (or by webhook when
     bot.mode = "webhook").  Stop it with Ctrl-C or SIGTERM.
     """
-    from ..app import StartupError
-    from ..server import serve
+    from ..config import ConfigError, require_bot_token
+    from ..server import StartupError, serve
 
     config = state.config()
     http = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if http:
         config = config.replace(http=http)
-    if not config.bot.token:
-        raise click.ClickException("bot.token is not set: put it in tondonate.toml or set TONDONATE_BOT_TOKEN")
     try:
+        require_bot_token(config)
         run(serve(config))
-    except StartupError as exc:
+    except (ConfigError, StartupError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {config.http.host}:{config.http.port}: {exc.strerror or exc}") from None

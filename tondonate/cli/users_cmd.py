@@ -46,20 +46,20 @@ def unblock_cmd(state, tg_id: int) -> None:
 @pass_state.decorator
 def show_cmd(state, tg_id: int) -> None:
     """The user TG_ID: profile, referrer, totals."""
+    from .. import users
     from ..db.migrate import migrate
-    from ..money import format_tons
+    from ..ledger import totals as standings
+    from ..ledger.money import format_tons
     from ..settings import load_settings
 
     config = state.config()
     migrate(config.db.url)
 
     async def go(db):
-        user = await db.fetchrow(
-            "SELECT username, first_name, created_at, referrer_id, is_blocked FROM users WHERE tg_id = $1", tg_id)
+        user = await users.find(db, tg_id)
         if user is None:
             return None
-        totals = await db.fetchrow("SELECT tons, stars, donations FROM user_totals WHERE tg_id = $1", tg_id)
-        refs = await db.fetchrow("SELECT referrals_count, tons FROM referrer_totals WHERE referrer_id = $1", tg_id)
+        totals, refs = await standings.standing(db, tg_id)
         return user, totals, refs, (await load_settings(db, config.settings)).tons_decimals
 
     found = run(with_db(config, go))

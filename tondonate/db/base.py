@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
+from collections.abc import Hashable
 from typing import Any, AsyncContextManager, NamedTuple, Sequence
 
 
@@ -22,12 +24,14 @@ class Step(NamedTuple):
     ``guard``: when the statement touches no row, the batch stops there; what
     ran before it is committed and the rest is skipped.  That is how a batch
     says "only if this payment was not credited yet" without a round trip.
+    ``name``: how the caller asks the result about this step (:meth:`StepsResult.touched`).
     (A NamedTuple: the payment path builds several per payment.)
     """
 
     sql: str
     args: Sequence[Any] = ()
     guard: bool = False
+    name: Hashable = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,10 +39,35 @@ class StepsResult:
     rows: list[list[Any]]  # rows returned by each step that ran (RETURNING ...)
     counts: list[int]  # rows touched by each step that ran
     stopped_at: int | None  # index of the guard step that touched nothing, else None
+    names: list[Hashable] = dataclasses.field(default_factory=list)  # the name of each step that ran
+
+    @classmethod
+    def of(cls, steps: Sequence[Step], rows: list[list[Any]], counts: list[int], stopped_at: int | None) -> StepsResult:
+        return cls(rows, counts, stopped_at, [step.name for step in steps[: len(counts)]])
 
     @property
     def completed(self) -> bool:
         return self.stopped_at is None
+
+    @functools.cached_property
+    def _by_name(self) -> dict[Hashable, int]:
+        found: dict[Hashable, int] = {}
+        for index, name in enumerate(self.names):
+            if name is not None:
+                if name in found:
+                    raise ValueError(f"two steps of one batch are named {name!r}")
+                found[name] = index
+        return found
+
+    def touched(self, name: Hashable) -> int:
+        """Rows touched by the step called ``name``; 0 when the batch stopped before it."""
+        index = self._by_name.get(name)
+        return 0 if index is None else self.counts[index]
+
+    def returned(self, name: Hashable) -> list[Any]:
+        """Rows returned (``RETURNING``) by the step called ``name``; [] when it did not run."""
+        index = self._by_name.get(name)
+        return [] if index is None else self.rows[index]
 
 
 class Connection(abc.ABC):

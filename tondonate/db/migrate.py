@@ -22,6 +22,7 @@ from pathlib import Path
 from yoyo import exceptions as yoyo_exceptions
 from yoyo import get_backend, read_migrations
 
+from ..redact import redact_url
 from . import DatabaseError, dialect_of
 
 INSTALL_HINT = "pip install 'tondonate[postgres]'"
@@ -89,7 +90,7 @@ def _backend(url: str):
         yield backend
     except (*yoyo_exceptions.DatabaseErrors, yoyo_exceptions.LockTimeout) as exc:
         message = str(exc).strip() or type(exc).__name__
-        raise DatabaseError(f"migrations on {_redact(url)} failed: {message}") from exc
+        raise DatabaseError(f"migrations on {redact_url(url, keep_user=True)} failed: {message}") from exc
     finally:
         if backend is not None:
             _close(backend)
@@ -110,12 +111,6 @@ def migrate(url: str) -> list[str]:
             pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)
         return [m.id for m in pending]
-
-
-def _redact(url: str) -> str:
-    from .postgres import redact
-
-    return redact(url)
 
 
 def _close(backend) -> None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import re
 from typing import Any, AsyncIterator, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
+from ..redact import redact_url
 from .base import Connection, Database, DatabaseError, Step, StepsResult
 
 try:
@@ -54,21 +54,8 @@ def asyncpg_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     base = scheme.lower().split("+", 1)[0]
     if not sep or base not in ("postgresql", "postgres"):
-        raise DatabaseError(f"not a PostgreSQL URL (want postgresql://user@host/db): {redact(url)}")
+        raise DatabaseError(f"not a PostgreSQL URL (want postgresql://user@host/db): {redact_url(url, keep_user=True)}")
     return f"postgresql://{rest}"
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, fit for messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
 def _error(exc: BaseException, context: str = "") -> DatabaseError:
@@ -132,7 +119,7 @@ class PostgresDatabase(Database):
                 self._dsn, min_size=self._min_size, max_size=self._max_size, timeout=CONNECT_TIMEOUT
             )
         except (*_ERRORS, ValueError) as exc:  # ValueError: a malformed DSN
-            raise _error(exc, f"cannot connect to PostgreSQL {redact(self.url)}: ") from exc
+            raise _error(exc, f"cannot connect to PostgreSQL {redact_url(self.url, keep_user=True)}: ") from exc
 
     async def stop(self) -> None:
         pool, self._pool = self._pool, None
@@ -218,4 +205,4 @@ class PostgresDatabase(Database):
                             break
             except _ERRORS as exc:
                 raise _error(exc) from exc
-        return StepsResult(rows=rows, counts=counts, stopped_at=stopped_at)
+        return StepsResult.of(steps, rows, counts, stopped_at)

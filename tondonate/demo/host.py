@@ -29,10 +29,12 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import appkeys
+from .. import users as user_rows
 from ..emulator import BotAPIEmulator, sign_init_data
-from ..money import format_tons
+from ..ledger import totals
+from ..ledger.money import format_tons
 from ..seed import FIRST_ID
+from ..server.appkeys import BOT, DB, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +50,6 @@ START_PARAM = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # Telegram's rule for starta
 DONORS_LISTED = 20
 REFERRERS_LISTED = 10
 _TG_USER_FIELDS = ("id", "is_bot", "first_name", "last_name", "username", "language_code")
-
-_USER_ROW = (
-    "SELECT u.tg_id, u.username, u.first_name, u.last_name, u.language_code, "
-    "COALESCE(t.tons, 0), COALESCE(r.referrals_count, 0), COALESCE(r.tons, 0) "
-    "FROM users u LEFT JOIN user_totals t ON t.tg_id = u.tg_id "
-    "LEFT JOIN referrer_totals r ON r.referrer_id = u.tg_id"
-)
 
 
 class _BadRequest(Exception):
@@ -82,11 +77,11 @@ def _display_name(first: str | None, last: str | None, username: str | None, tg_
 class DemoHost:
     """State shared by the host page's handlers: the users launched in this run, the emulator."""
 
-    def __init__(self, app: web.Application, *, token: str, emulator: BotAPIEmulator, db, app_port: int) -> None:
+    def __init__(self, app: web.Application, *, token: str, emulator: BotAPIEmulator, app_port: int) -> None:
         self._app = app
         self._token = token
         self._emulator = emulator
-        self._db = db
+        self._db = app[DB]
         self._app_port = app_port
         self.profiles: dict[int, dict[str, Any]] = {}  # Telegram User of everyone launched, oldest first
         self.default_user_id: int | None = None
@@ -97,20 +92,12 @@ class DemoHost:
     async def prepare(self) -> None:
         """Pick whom the page acts as first: a Russian-speaking donor with referrals who
         donated, in the lower part of the board, so a package visibly moves them up."""
-        rows = await self._db.fetch(
-            "SELECT u.tg_id, u.language_code FROM users u "
-            "JOIN user_totals t ON t.tg_id = u.tg_id "
-            "JOIN referrer_totals r ON r.referrer_id = u.tg_id "
-            "WHERE NOT u.is_blocked AND t.tons > 0 AND r.tons > 0 "
-            "ORDER BY t.tons DESC, t.reached_at, u.tg_id"
-        )
+        rows = await totals.donating_referrers(self._db)
         candidates = [r for r in rows if (r[1] or "").startswith("ru")] or list(rows)
         if candidates:
             self.default_user_id = int(candidates[len(candidates) * 2 // 3][0])
         else:
-            self.default_user_id = await self._db.fetchval(
-                "SELECT tg_id FROM users WHERE NOT is_blocked ORDER BY tg_id LIMIT 1"
-            )
+            self.default_user_id = await user_rows.first_unblocked(self._db)
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024)
@@ -160,14 +147,14 @@ class DemoHost:
             "bot_username": self._emulator.bot_username,
             "bot_name": self._emulator.bot_user["first_name"],
             "default_user_id": self.default_user_id,
-            "bot_ready": self._app[appkeys.BOT].ready.is_set(),  # it starts after the page (see botlife.py)
-            "bot_failed": self._app[appkeys.BOT].failed,  # why a background start gave up, or null
+            "bot_ready": self._app[BOT].ready.is_set(),  # it starts after the page (see server/botlife.py)
+            "bot_failed": self._app[BOT].failed,  # why a background start gave up, or null
             "tg_version": TG_VERSION,
             "tg_platform": TG_PLATFORM,
         })
 
     def _user_json(self, row) -> dict[str, Any]:
-        decimals = self._app[appkeys.SETTINGS].current.tons_decimals
+        decimals = self._app[SETTINGS].current.tons_decimals
         tg_id = int(row[0])
         return {
             "id": tg_id,
@@ -183,11 +170,9 @@ class DemoHost:
         """Whom one can act as: this run's users, the suggested one, top donors, top referrers."""
         wanted = [*reversed(self.profiles), *([self.default_user_id] if self.default_user_id else [])]
         known: dict[int, dict[str, Any]] = {}
-        if wanted:
-            marks = ", ".join(f"${i}" for i in range(1, len(wanted) + 1))
-            for row in await self._db.fetch(f"{_USER_ROW} WHERE u.tg_id IN ({marks})", *wanted):
-                known[int(row[0])] = self._user_json(row)
-        zero = format_tons(0, self._app[appkeys.SETTINGS].current.tons_decimals)
+        for row in await totals.people(self._db, wanted):
+            known[int(row[0])] = self._user_json(row)
+        zero = format_tons(0, self._app[SETTINGS].current.tons_decimals)
         session = []
         for tg_id in reversed(self.profiles):  # launched, not necessarily in the database yet
             user = self.profiles[tg_id]
@@ -196,13 +181,8 @@ class DemoHost:
                 "username": user.get("username"), "language_code": user.get("language_code"),
                 "tons": zero, "referrals": 0, "referrals_tons": zero,
             })
-        donors = await self._db.fetch(
-            f"{_USER_ROW} WHERE NOT u.is_blocked AND t.tons > 0 ORDER BY t.tons DESC, t.reached_at, u.tg_id LIMIT {DONORS_LISTED}"
-        )
-        referrers = await self._db.fetch(
-            f"{_USER_ROW} WHERE NOT u.is_blocked AND r.referrals_count > 0 "
-            f"ORDER BY r.tons DESC, r.reached_at, u.tg_id LIMIT {REFERRERS_LISTED}"
-        )
+        donors = await totals.top_donors(self._db, DONORS_LISTED)
+        referrers = await totals.top_referrers(self._db, REFERRERS_LISTED)
         suggested = [known[self.default_user_id]] if self.default_user_id in known else []
         groups, seen = [], set()
         for title, members in (
@@ -218,20 +198,19 @@ class DemoHost:
         return web.json_response({"groups": groups, "default_user_id": self.default_user_id})
 
     async def _existing_user(self, tg_id: int) -> dict[str, Any]:
-        row = await self._db.fetchrow(
-            "SELECT tg_id, username, first_name, last_name, language_code FROM users WHERE tg_id = $1", tg_id
-        )
+        row = await user_rows.find(self._db, tg_id)
         if row is None:
             raise _BadRequest(404, f"no user {tg_id} in the demo database")
-        user: dict[str, Any] = {"id": int(row[0]), "is_bot": False, "first_name": row[2] or f"User {row[0]}"}
-        for key, value in (("last_name", row[3]), ("username", row[1]), ("language_code", row[4])):
+        user: dict[str, Any] = {"id": int(row["tg_id"]), "is_bot": False, "first_name": row["first_name"] or f"User {tg_id}"}
+        for key in ("last_name", "username", "language_code"):
+            value = row[key]
             if value:
                 user[key] = value
         user["allows_write_to_pm"] = True
         return user
 
     async def _new_user(self) -> dict[str, Any]:
-        top = await self._db.fetchval("SELECT max(tg_id) FROM users")
+        top = await user_rows.max_id(self._db)
         tg_id = max(int(top or 0), self._last_new_id, FIRST_ID - 1) + 1
         self._last_new_id = tg_id
         return {"id": tg_id, "is_bot": False, "first_name": next(self._names), "username": f"new_friend_{tg_id % 100_000}",

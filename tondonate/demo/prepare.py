@@ -14,12 +14,17 @@ import sys
 
 log = logging.getLogger(__name__)
 
+
+class PrepareFailed(RuntimeError):
+    """The child process could not migrate or seed the database; the message says why."""
+
 DONATIONS_PER_USER = 8  # seeded donations per demo user...
 SEED_WEEKS = 8  # ...spread over this many past weeks
 
 
 async def prepare_database(url: str, users: int, random_seed: int = 1) -> tuple[int, int]:
     """Migrate, then seed when the database has no users; returns (users now, users seeded)."""
+    from .. import users as user_rows
     from ..db import open_database
     from ..db.migrate import migrate
 
@@ -28,8 +33,8 @@ async def prepare_database(url: str, users: int, random_seed: int = 1) -> tuple[
     await db.start()
     try:
         seeded = 0
-        if users and not await db.fetchval("SELECT count(*) FROM users"):
-            from ..rates import rate_now
+        if users and not await user_rows.count(db):
+            from ..ledger.rates import rate_now
             from ..seed import SeedPlan, seed
             from ..settings import load_settings
 
@@ -39,7 +44,7 @@ async def prepare_database(url: str, users: int, random_seed: int = 1) -> tuple[
             report = await seed(db, settings, rate, plan)
             log.info("seeded %d users and %d donations in %.2f s", report.users, report.donations, report.seconds)
             seeded = report.users
-        total = int(await db.fetchval("SELECT count(*) FROM users"))
+        total = await user_rows.count(db)
     finally:
         await db.stop()
     return total, seeded
@@ -55,12 +60,10 @@ async def start_prepare(url: str, users: int, random_seed: int) -> asyncio.subpr
 
 
 async def finish_prepare(process: asyncio.subprocess.Process) -> tuple[int, int]:
-    from .runner import DemoError
-
     out, err = await process.communicate()
     if process.returncode != 0:
         lines = err.decode(errors="replace").strip().splitlines()
-        raise DemoError(f"preparing the demo database failed: {lines[-1] if lines else f'exit {process.returncode}'}")
+        raise PrepareFailed(f"preparing the demo database failed: {lines[-1] if lines else f'exit {process.returncode}'}")
     answer = json.loads(out.decode().strip().splitlines()[-1])
     return answer["users"], answer["seeded"]
 

@@ -127,19 +127,22 @@ async def run_demo(
         # and the API answer first and an invoice asked meanwhile waits for the bot.  (Starting
         # that import here, in a thread beside the child, slows everything else in this process
         # as much as it speeds the bot: the page then answers after 2.6-4.9 s instead of 1.2-1.5 s.)
-        from .prepare import finish_prepare, start_prepare  # not at the top: the child runs that module as __main__
+        from .prepare import PrepareFailed, finish_prepare, start_prepare  # not at the top: the child runs it as __main__
 
         preparing = await start_prepare(db_url, options.users, options.seed)
-        from .. import appkeys
-        from ..app import StartupError, create_app
-        from ..botlife import BotIdentity
+        from ..bot.handle import BotIdentity
+        from ..server import StartupError, create_app
+        from ..server.appkeys import BOT
 
-        total, seeded = await finish_prepare(preparing)
+        try:
+            total, seeded = await finish_prepare(preparing)
+        except PrepareFailed as exc:
+            raise DemoError(str(exc)) from None
         if stop.is_set():
             return
         from ..config import Config
         from ..emulator import BotAPIEmulator
-        from ..errors import JsonErrorsAppRunner
+        from ..api.errors import JsonErrorsAppRunner
         from .host import DemoHost
 
         token = demo_token()
@@ -158,7 +161,7 @@ async def run_demo(
         app = create_app(config, bot_in_background=True)
         # Telegram's getMe answer, known up front (the emulator is Telegram here): referral
         # links work before the bot's own getMe.
-        app[appkeys.SERVICES]["bot_user"] = BotIdentity(emulator.bot_user["id"], BOT_USERNAME, BOT_NAME)
+        app[BOT].identity = BotIdentity(emulator.bot_user["id"], BOT_USERNAME, BOT_NAME)
         app_runner = JsonErrorsAppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
         stack.push_async_callback(app_runner.cleanup)  # also after a failed setup, as serve does
         try:
@@ -167,7 +170,7 @@ async def run_demo(
             raise DemoError(str(exc)) from None
         await web.SockSite(app_runner, app_sock).start()
 
-        host = DemoHost(app, token=token, emulator=emulator, db=app[appkeys.DB], app_port=app_port)
+        host = DemoHost(app, token=token, emulator=emulator, app_port=app_port)
         await host.prepare()
         host_runner = web.AppRunner(host.make_app(), handle_signals=False, shutdown_timeout=1.0, access_log=None)
         stack.push_async_callback(host_runner.cleanup)

@@ -8,10 +8,11 @@ import signal
 
 from aiohttp import web
 
+from ..api.errors import JsonErrorsAppRunner
+from ..config import Config
+from ..db.migrate import migrate
+from ..redact import redact_url
 from .app import create_app
-from .config import Config
-from .db.migrate import migrate
-from .errors import JsonErrorsAppRunner
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
         await site.start()
         log.info(
             "tondonate serving on http://%s:%s (bot: %s, db: %s)",
-            config.http.host, config.http.port, config.bot.mode, _redact(config.db.url),
+            config.http.host, config.http.port, config.bot.mode, redact_url(config.db.url, keep_user=True),
         )
         if ready:
             ready.set()
@@ -52,13 +53,3 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
             except (NotImplementedError, RuntimeError):
                 pass
     log.info("stopped")
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a database URL before logging it."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url

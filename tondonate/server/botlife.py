@@ -6,76 +6,45 @@ HTTP: importing it builds some 600 pydantic models, 4-5 s of CPU on a small VPS.
 ``tondonate serve`` waits for the bot before it listens (a bad token must stop the
 start); ``tondonate demo`` starts it in the background, so the page and the read API
 answer about a second after launch, and what needs the bot (creating an invoice, a
-webhook update) waits for it with :func:`bot_when_ready`.
+webhook update) waits for it with :meth:`~tondonate.bot.handle.BotHandle.when_ready`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import importlib
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..bot.handle import BotHandle, BotIdentity
+from ..ledger import Ledger
+from ..ledger.reconcile import StarTransactions, reconcile
+from ..periodic import Periodic
 from . import appkeys
-from .errors import ApiError
 
 if TYPE_CHECKING:
-    from aiogram import Bot, Dispatcher
+    from aiogram import Bot
 
 log = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 3600.0
-BOT_WAIT_SECONDS = 15.0  # how long a request needing the bot waits for a background start
 
 
 class StartupError(RuntimeError):
     """The server cannot start; the message tells the operator what to fix."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class BotIdentity:
-    """Who the bot is (from getMe): the username makes the referral links."""
+def bot_ctx(*, run_bot: bool, background: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The cleanup context, filling the app's :class:`BotHandle`.  ``run_bot=False`` builds
+    the Bot (for createInvoiceLink) without polling, webhook or reconcile; ``background``
+    starts it without waiting."""
 
-    id: int
-    username: str | None
-    first_name: str
-
-
-@dataclasses.dataclass
-class BotState:
-    """The bot and its dispatcher once started (under ``appkeys.BOT``; set later than
-    the app's start in the background, so they cannot be app keys of their own)."""
-
-    ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    bot: "Bot | None" = None
-    dispatcher: "Dispatcher | None" = None
-    failed: str | None = None  # why a background start gave up
-
-
-async def bot_when_ready(app: web.Application, timeout: float | None = None) -> "Bot":
-    """The Bot, once started; a 503 with Retry-After when it is still starting
-    after ``timeout`` seconds (default BOT_WAIT_SECONDS), or could not start."""
-    state = app[appkeys.BOT]
-    if not state.ready.is_set() and state.failed is None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(state.ready.wait(), BOT_WAIT_SECONDS if timeout is None else timeout)
-    if state.failed is not None:
-        raise ApiError(503, "bot_unavailable", f"The bot could not start: {state.failed}", {"Retry-After": "30"})
-    if not state.ready.is_set():
-        raise ApiError(503, "bot_starting", "The bot is still starting; try again in a few seconds", {"Retry-After": "2"})
-    return state.bot
-
-
-def bot_ctx(*, run_bot: bool, background: bool):
-    """The cleanup context.  ``run_bot=False`` builds the Bot (for createInvoiceLink)
-    without polling, webhook or reconcile; ``background`` starts it without waiting."""
-
-    async def ctx(app: web.Application):
-        state = app[appkeys.BOT] = BotState()
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        state = app[appkeys.BOT]
         async with contextlib.AsyncExitStack() as stack:
             if not background:
                 await _start(app, stack, state, run_bot)
@@ -96,7 +65,7 @@ def bot_ctx(*, run_bot: bool, background: bool):
 
 
 async def _start_in_background(app: web.Application, stack: contextlib.AsyncExitStack, run_bot: bool,
-                               state: BotState) -> None:
+                               state: BotHandle) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
@@ -111,15 +80,16 @@ async def _start_in_background(app: web.Application, stack: contextlib.AsyncExit
     log.info("bot started in the background in %.2f s", loop.time() - started)
 
 
-async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: BotState, run_bot: bool) -> None:
+async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: BotHandle, run_bot: bool) -> None:
     # In a thread: the event loop keeps answering HTTP while pydantic builds aiogram's models.
-    await asyncio.to_thread(importlib.import_module, "tondonate.bot")
+    await asyncio.to_thread(importlib.import_module, "tondonate.bot.client")
     from aiogram.exceptions import TelegramUnauthorizedError
 
-    from .bot import build_bot, build_dispatcher
-    from .bot.thanks import ThankYouSender
+    from ..bot.client import build_bot, build_dispatcher
+    from ..bot.stars import TelegramStars
+    from ..bot.thanks import ThankYouSender
 
-    config, services, store = app[appkeys.CONFIG], app[appkeys.SERVICES], app[appkeys.SETTINGS]
+    config, store, ledger = app[appkeys.CONFIG], app[appkeys.SETTINGS], app[appkeys.LEDGER]
     bot = build_bot(config)
     stack.push_async_callback(bot.session.close)
     thanks = ThankYouSender(bot, lambda: store.current["bot.thanks_per_second"])
@@ -130,14 +100,11 @@ async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: 
         raise StartupError("Telegram rejected bot.token (401 Unauthorized): check TONDONATE_BOT_TOKEN") from None
     except Exception as exc:  # Telegram briefly unreachable: keep serving, learn the username later
         log.warning("getMe failed (%s); retrying in the background", exc)
-        refresher = asyncio.create_task(_get_me_until_ok(bot, services), name="bot-get-me")
+        refresher = asyncio.create_task(_get_me_until_ok(bot, state), name="bot-get-me")
         stack.push_async_callback(_cancel, refresher)
     else:
-        services["bot_user"] = BotIdentity(me.id, me.username, me.first_name)
-    dp = build_dispatcher(
-        db=app[appkeys.DB], settings=store, config=config, services=services,
-        ledger=services["ledger"], thanks=thanks,
-    )
+        state.identity = BotIdentity(me.id, me.username, me.first_name)
+    dp = build_dispatcher(db=app[appkeys.DB], settings=store, config=config, ledger=ledger, thanks=thanks)
     state.bot, state.dispatcher = bot, dp
     if not run_bot:
         return
@@ -150,8 +117,10 @@ async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: 
         log.info("webhook set to %s", config.bot.webhook_url)
     else:
         await stack.enter_async_context(_polling(bot, dp))
-    reconciler = asyncio.create_task(_reconcile_loop(services["ledger"], bot), name="reconcile")
-    stack.push_async_callback(_cancel, reconciler)
+    reconciler = Periodic("reconcile", _reconciler(ledger, TelegramStars(bot)), RECONCILE_EVERY, log=log,
+                          failure="reconcile failed; it runs again within the hour", first_delay=0)
+    reconciler.start()
+    stack.push_async_callback(reconciler.stop)
 
 
 async def _cancel(task: asyncio.Task) -> None:
@@ -160,9 +129,9 @@ async def _cancel(task: asyncio.Task) -> None:
         await task
 
 
-async def _get_me_until_ok(bot, services: dict) -> None:
+async def _get_me_until_ok(bot: Bot, state: BotHandle) -> None:
     delay = 1.0
-    while "bot_user" not in services:
+    while state.identity is None:
         await asyncio.sleep(delay)
         try:
             me = await bot.get_me()
@@ -170,7 +139,7 @@ async def _get_me_until_ok(bot, services: dict) -> None:
             log.warning("getMe failed again (%s)", exc)
             delay = min(delay * 2, 60)
         else:
-            services["bot_user"] = BotIdentity(me.id, me.username, me.first_name)
+            state.identity = BotIdentity(me.id, me.username, me.first_name)
 
 
 @contextlib.asynccontextmanager
@@ -190,19 +159,14 @@ async def _polling(bot, dp):
             await asyncio.wait_for(task, timeout=3)
 
 
-async def _reconcile_loop(ledger, bot) -> None:
+def _reconciler(ledger: Ledger, telegram: StarTransactions) -> Callable[[], Awaitable[None]]:
     """Credit what a crash or an outage left behind: at start-up, then hourly."""
-    from .reconcile import reconcile
 
-    while True:
-        try:
-            report = await reconcile(ledger, bot)
-            log.info(
-                "reconcile: scanned %d transactions, credited %d missing, applied %d refunds, %d recorded credited",
-                report.scanned, len(report.credited), len(report.refunded), report.recorded_credited,
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("reconcile failed (%s); will try again", exc)
-        await asyncio.sleep(RECONCILE_EVERY)
+    async def run() -> None:
+        report = await reconcile(ledger, telegram)
+        log.info(
+            "reconcile: scanned %d transactions, credited %d missing, applied %d refunds, %d recorded credited",
+            report.scanned, len(report.credited), len(report.refunded), report.recorded_credited,
+        )
+
+    return run

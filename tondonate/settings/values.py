@@ -1,28 +1,25 @@
-"""Business settings: presets, limits, rounding, rates...
+"""Every business setting, its default and how a value is validated; a snapshot of them all.
 
 Three layers, later wins: the defaults below, the toml ``[settings]`` section,
-and the ``settings`` table (changed by ``tondonate config set``).  A running
-server re-reads the table every couple of seconds (:class:`SettingsStore`), so
-a change is seen without a restart.
+and the ``settings`` table (:mod:`.store`).  A value is checked on its own
+(:func:`validate`) and, before it is stored, together with the others
+(:func:`check_consistent`: a donation range that allows no amount is refused), so
+every way of changing a setting refuses the same values with the same message.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import functools
 import logging
-import time
 import zoneinfo
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 
 log = logging.getLogger(__name__)
-
-REFRESH_SECONDS = 2.0
 
 
 class SettingError(ValueError):
@@ -165,7 +162,7 @@ SPECS: dict[str, Spec] = {
 }
 
 
-def _unknown(key: str) -> SettingError:
+def unknown_setting(key: str) -> SettingError:
     return SettingError(f"unknown setting {key!r}; known settings: {', '.join(SPECS)}")
 
 
@@ -173,7 +170,7 @@ def validate(key: str, value: Any) -> Any:
     """The canonical value of ``key``, or SettingError naming what is allowed."""
     spec = SPECS.get(key)
     if spec is None:
-        raise _unknown(key)
+        raise unknown_setting(key)
     try:
         return spec.parse(value)
     except SettingError as exc:
@@ -183,7 +180,7 @@ def validate(key: str, value: Any) -> Any:
 def parse_cli_value(key: str, text: str) -> Any:
     """A value typed on the command line: JSON when it parses, else the bare string."""
     if key not in SPECS:
-        raise _unknown(key)
+        raise unknown_setting(key)
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -242,69 +239,14 @@ def build_settings(file_defaults: Mapping[str, Any], rows: Mapping[str, Any]) ->
     return Settings(values=values, sources=sources)
 
 
-async def read_rows(db) -> dict[str, Any]:
-    rows = await db.fetch("SELECT key, value_json FROM settings")
-    return {row["key"]: orjson.loads(row["value_json"]) for row in rows}
+def check_consistent(settings: Settings, changed: str) -> None:
+    """SettingError when the values, together, are unusable (``changed``: the key just set
+    or unset, named in the message).  Checked before any change is stored."""
+    low, high = settings["donations.min_stars"], settings["donations.max_stars"]
+    if changed in ("donations.min_stars", "donations.max_stars") and low > high:
+        what = f"{changed} = {_shown(settings[changed])}" if settings.sources[changed] == "database" else f"unsetting {changed}"
+        raise SettingError(f"{what} would leave no allowed amount: min_stars {low} > max_stars {high}")
 
 
-async def load_settings(db, file_defaults: Mapping[str, Any]) -> Settings:
-    return build_settings(file_defaults, await read_rows(db))
-
-
-async def set_setting(db, key: str, value: Any) -> Any:
-    value = validate(key, value)
-    await db.execute(
-        "INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3) "
-        "ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at",
-        key,
-        orjson.dumps(value).decode(),
-        int(time.time()),
-    )
-    return value
-
-
-async def unset_setting(db, key: str) -> bool:
-    if key not in SPECS:
-        raise _unknown(key)
-    return await db.execute("DELETE FROM settings WHERE key = $1", key) > 0
-
-
-class SettingsStore:
-    """The current :class:`Settings`, refreshed from the database in the background."""
-
-    def __init__(self, db, file_defaults: Mapping[str, Any], refresh_seconds: float = REFRESH_SECONDS):
-        self.db = db
-        self.file_defaults = dict(file_defaults)
-        self.refresh_seconds = refresh_seconds
-        self.current: Settings = build_settings(self.file_defaults, {})
-        self._task: asyncio.Task | None = None
-        self._listeners: list[Callable[[Settings, Settings], None]] = []
-
-    def on_change(self, listener: Callable[[Settings, Settings], None]) -> None:
-        self._listeners.append(listener)
-
-    async def refresh(self) -> Settings:
-        new = await load_settings(self.db, self.file_defaults)
-        old, self.current = self.current, new
-        if new.values != old.values:
-            for listener in self._listeners:
-                listener(old, new)
-        return new
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_seconds)
-            try:
-                await self.refresh()
-            except Exception:  # a locked or briefly unreachable DB must not stop refreshing
-                log.warning("could not refresh settings", exc_info=True)
-
-    async def start(self) -> None:
-        await self.refresh()
-        self._task = asyncio.create_task(self._loop(), name="settings-refresh")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()

@@ -26,6 +26,8 @@ from typing import Any, Awaitable, Callable, Mapping
 import orjson
 from aiohttp import web
 
+from ..bot.handle import BotUnavailable
+
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -56,16 +58,17 @@ def unauthorized(message: str, code: str = "unauthorized") -> ApiError:
     return ApiError(401, code, message)
 
 
-def forbidden(message: str, code: str = "forbidden") -> ApiError:
-    return ApiError(403, code, message)
-
-
 def not_found(message: str = "Not found", code: str = "not_found") -> ApiError:
     return ApiError(404, code, message)
 
 
 def too_many_requests(message: str, retry_after: int) -> ApiError:
     return ApiError(429, "rate_limited", message, {"Retry-After": str(max(1, retry_after))})
+
+
+def bot_unavailable(exc: BotUnavailable) -> ApiError:
+    """503 while the bot starts (or failed to): the client tries again after Retry-After."""
+    return ApiError(503, exc.code, exc.message, {"Retry-After": str(exc.retry_after)})
 
 
 def json_response(data, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .errors import ApiError, json_errors, not_found
+from ..api.errors import ApiError, json_errors, not_found
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"

@@ -3,10 +3,10 @@
 Providers, by the ``rate.provider`` setting:
 
 * ``static`` -- ``rate.static_tons_per_star``; no I/O, never stored.
-* ``http_json`` -- GET ``rate.url``, the number at ``rate.json_path`` (dot path,
-  list indexes allowed: ``data.0.price``; empty = the whole document), times
-  ``rate.multiplier``, inverted when ``rate.invert``.  Cached for
-  ``rate.ttl_seconds``; every successful fetch is stored in ``rates``.
+* ``http_json`` -- GET ``rate.url``, the number at ``rate.json_path``, times
+  ``rate.multiplier``, inverted when ``rate.invert`` (:mod:`.rate_source`).  Cached
+  for ``rate.ttl_seconds``; every successful fetch is stored in ``rates``, whose
+  statements are all here.
 
 When the source fails (slower than ``fetch_timeout``, down, non-2xx, bad JSON,
 missing path, not a number > 0) the last stored rate is used (kept in memory,
@@ -17,7 +17,7 @@ source is retried at most every ``min(ttl, 30 s)``.  Concurrent callers share
 one in-flight fetch and none waits longer than ``fetch_timeout`` (+ 50 ms).
 
 URLs in logs, in :attr:`Rate.source` and in the ``rates`` table are redacted
-(:func:`redact_url`): an API key in the query string or in user:password is
+(:func:`tondonate.redact.redact_url`): an API key in the query string or in user:password is
 never written anywhere.
 """
 
@@ -26,29 +26,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import decimal
-import json
 import logging
-import re
 import time
 import traceback
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
-from .settings import Settings
+from ..db import Connection
+from ..settings import Settings
+from .rate_source import HttpJsonSource, RateFetchError
 
-log = logging.getLogger("tondonate.rates")
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE_SECONDS = 30.0  # after a failed fetch: retry after min(ttl, this)
 WAIT_EPSILON_SECONDS = 0.05  # callers wait at most fetch_timeout + this
-MAX_BODY_BYTES = 1 << 20
 STORE_TIMEOUT_SECONDS = 10.0  # stop() waits this long for pending `rates` inserts
-_INVERT_PRECISION = 34  # significant digits of 1/x (the only inexact step)
-
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_TOKENISH = re.compile(r"[A-Za-z0-9_\-]{24,}|.*:.*")  # path segments that look like keys (or bot123:ABC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,123 +53,12 @@ class Rate:
     stale: bool  # True: not a fresh value of the configured source (fallback or default)
 
 
-class RateFetchError(Exception):
-    """A fetch failed; ``str()`` is the reason that is logged (never contains secrets)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _HttpConfig:
-    url: str
-    json_path: str
-    multiplier: Decimal
-    invert: bool
-
-    @classmethod
-    def of(cls, settings: Settings) -> "_HttpConfig":
-        return cls(
-            url=settings["rate.url"].strip(),
-            json_path=settings["rate.json_path"].strip(),
-            multiplier=settings.decimal("rate.multiplier"),
-            invert=bool(settings["rate.invert"]),
-        )
-
-    @property
-    def source(self) -> str:
-        return redact_url(self.url)
-
-
 @dataclasses.dataclass
 class _Flight:
-    config: _HttpConfig
+    config: HttpJsonSource
     future: asyncio.Future  # -> Rate (success) | None (failure)
     retry_after: float  # seconds until the source is tried again after a failure
     task: asyncio.Task | None = None
-
-
-def redact_url(url: str) -> str:
-    """``url`` safe to log and store: no user:password, query values and token-like path segments masked."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-    except ValueError:
-        return "<unparsable url>"
-    path = "/".join("***" if segment and _TOKENISH.fullmatch(segment) else segment for segment in parts.path.split("/"))
-    query = urlencode([(name, "***") for name, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
-    return urlunsplit((parts.scheme, host, path, query, ""))
-
-
-def _parse_json(body: bytes) -> Any:
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not a number")
-
-    # Numbers come out as Decimal straight from the JSON text: "0.1" stays 0.1.
-    return json.loads(body, parse_float=Decimal, parse_int=Decimal, parse_constant=no_constants)
-
-
-def _dig(document: Any, path: str) -> Any:
-    """The value at a dot path (``data.0.price``); RateFetchError naming the failing step."""
-    value = document
-    walked: list[str] = []
-    for step in path.split(".") if path else []:
-        where = ".".join(walked) or "<root>"
-        if isinstance(value, dict):
-            if step not in value:
-                raise RateFetchError(f"json_path {path!r}: no key {step!r} at {where}")
-            value = value[step]
-        elif isinstance(value, list):
-            if not step.isdigit() or not step.isascii():
-                raise RateFetchError(f"json_path {path!r}: {where} is a list, {step!r} is not an index")
-            if int(step) >= len(value):
-                raise RateFetchError(f"json_path {path!r}: index {step} out of range at {where} (length {len(value)})")
-            value = value[int(step)]
-        else:
-            raise RateFetchError(f"json_path {path!r}: {where} is a {_kind(value)}, cannot take {step!r}")
-        walked.append(step)
-    return value
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    if isinstance(value, Decimal):
-        return "number"
-    return {dict: "object", list: "list", str: "string"}.get(type(value), type(value).__name__)
-
-
-def _number(value: Any, path: str) -> Decimal:
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        number = Decimal(value.strip())
-    else:
-        shown = repr(value)[:40] if isinstance(value, str) else _kind(value)
-        raise RateFetchError(f"value at json_path {path!r} is not a number: {shown}")
-    return number
-
-
-def compute_rate(number: Decimal, multiplier: Decimal, invert: bool) -> Decimal:
-    """``number x multiplier``, inverted when asked; RateFetchError unless finite and > 0."""
-    try:
-        with decimal.localcontext() as ctx:
-            ctx.prec = 200  # the product is exact for any sane input
-            ctx.traps[decimal.Inexact] = False
-            value = number * multiplier
-            if not value.is_finite() or value <= 0:
-                raise RateFetchError(f"rate must be > 0, got {number} x {multiplier} = {value}")
-            if invert:
-                ctx.prec = _INVERT_PRECISION
-                value = Decimal(1) / value
-    except decimal.DecimalException as exc:
-        raise RateFetchError(f"rate out of range ({type(exc).__name__})") from None
-    if not value.is_finite() or value <= 0:
-        raise RateFetchError(f"rate must be finite and > 0, got {value}")
-    return value
 
 
 def _plain(value: Decimal) -> str:
@@ -188,7 +71,7 @@ class RateProvider:
 
     def __init__(
         self,
-        db,
+        db: Connection,
         get_settings: Callable[[], Settings],
         *,
         session: aiohttp.ClientSession | None = None,
@@ -203,9 +86,9 @@ class RateProvider:
         self._own_session = session is None
         self.fetch_timeout = float(fetch_timeout)
         self._clock = clock
-        self._cached: tuple[_HttpConfig, Rate, float] | None = None  # config, fresh rate, clock at fetch
-        self._failed: tuple[_HttpConfig, float] | None = None  # config, clock at the failure
-        self._flights: dict[_HttpConfig, _Flight] = {}
+        self._cached: tuple[HttpJsonSource, Rate, float] | None = None  # config, fresh rate, clock at fetch
+        self._failed: tuple[HttpJsonSource, float] | None = None  # config, clock at the failure
+        self._flights: dict[HttpJsonSource, _Flight] = {}
         self._last_good: Rate | None = None  # newest stored (or being stored) rate
         self._db_checked = False  # `rates` was read since the last failure
         self._critical_pending = False  # a failure happened and the default was not reported yet
@@ -252,7 +135,7 @@ class RateProvider:
         settings = self._get_settings()
         if settings["rate.provider"] == "static":
             return Rate(settings.decimal("rate.static_tons_per_star"), "static", int(time.time()), False)
-        config = _HttpConfig.of(settings)
+        config = HttpJsonSource.of(settings)
         ttl = float(settings["rate.ttl_seconds"])
         now = self._clock()
         if self._cached is not None:
@@ -289,7 +172,7 @@ class RateProvider:
         return dataclasses.replace(rate, stale=time.time() - rate.fetched_at >= ttl)
 
     # -- internals
-    def _launch(self, config: _HttpConfig, retry_after: float) -> _Flight:
+    def _launch(self, config: HttpJsonSource, retry_after: float) -> _Flight:
         loop = asyncio.get_running_loop()
         flight = _Flight(config, loop.create_future(), retry_after)
         self._flights[config] = flight
@@ -305,8 +188,10 @@ class RateProvider:
     async def _fly(self, flight: _Flight) -> None:
         config = flight.config
         try:
-            number = await self._fetch(config)
-            value = compute_rate(number, config.multiplier, config.invert)
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+                self._own_session = True
+            value = await config.fetch(self._session, self.fetch_timeout)
         except asyncio.CancelledError:
             if not flight.future.done():
                 flight.future.cancel()
@@ -340,45 +225,6 @@ class RateProvider:
         task = asyncio.get_running_loop().create_task(self._store(rate), name="rate-store")
         self._store_tasks.add(task)
         task.add_done_callback(self._store_tasks.discard)
-
-    async def _fetch(self, config: _HttpConfig) -> Decimal:
-        """The number at the configured path; RateFetchError(reason) on any failure."""
-        scheme = urlsplit(config.url).scheme.lower() if config.url else ""
-        if scheme not in ("http", "https"):
-            raise RateFetchError("rate.url is not set" if not config.url else "rate.url is not an http(s) URL")
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-            self._own_session = True
-        try:
-            async with asyncio.timeout(self.fetch_timeout):
-                async with self._session.get(
-                    config.url,
-                    timeout=aiohttp.ClientTimeout(total=self.fetch_timeout),
-                    headers={"Accept": "application/json"},
-                ) as response:
-                    if not 200 <= response.status < 300:
-                        raise RateFetchError(f"HTTP {response.status}")
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.content.iter_any():
-                        size += len(chunk)
-                        if size > MAX_BODY_BYTES:
-                            raise RateFetchError(f"response larger than {MAX_BODY_BYTES} bytes")
-                        chunks.append(chunk)
-                    body = b"".join(chunks)
-        except TimeoutError:
-            raise RateFetchError(f"timeout after {self.fetch_timeout:g}s") from None
-        except aiohttp.ClientConnectorError as exc:
-            strerror = getattr(exc.os_error, "strerror", None) or type(exc.os_error).__name__
-            raise RateFetchError(f"cannot connect ({strerror})") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            # str(exc) of some aiohttp errors contains the full URL: name the type only.
-            raise RateFetchError(f"request failed ({type(exc).__name__})") from None
-        try:
-            document = _parse_json(body)
-        except (ValueError, RecursionError):
-            raise RateFetchError(f"response is not valid JSON ({len(body)} bytes)") from None
-        return _number(_dig(document, config.json_path), config.json_path)
 
     async def _store(self, rate: Rate) -> None:
         try:

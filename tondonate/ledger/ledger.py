@@ -1,0 +1,73 @@
+"""The money path's one door, and the one place it is wired: :func:`open_ledger`.
+
+The server, the CLI, the demo and the tests all open the ledger the same way: a
+rate provider on the database and the current settings, the invoices, the
+crediting with its group commit and retries, the refunds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+from ..db import Database
+from ..settings import Settings
+from . import refunds
+from .credit import Crediting
+from .invoices import Invoices
+from .rates import RateProvider
+from .types import CreditResult, IncomingPayment, RefundOutcome
+
+
+class Ledger:
+    """Invoices (``.invoices``), exactly-once credits and refunds over one database."""
+
+    def __init__(self, db: Database, get_settings: Callable[[], Settings], rates: RateProvider,
+                 *, clock: Callable[[], float] = time.time):
+        self.db = db
+        self.get_settings = get_settings
+        self.rates = rates
+        self.clock = clock
+        self.invoices = Invoices(db, get_settings, rates, clock=clock)
+        self._crediting = Crediting(db, get_settings, rates, clock=clock)
+
+    async def credit(self, payment: IncomingPayment) -> CreditResult:
+        """Credit a successful payment exactly once (see :mod:`.credit`)."""
+        return await self._crediting.credit(payment)
+
+    async def credit_recorded(self) -> int:
+        """Credit what was recorded but not credited (a crash, a database error); how many."""
+        return await self._crediting.credit_recorded()
+
+    @property
+    def deferred(self) -> int:
+        """Payments kept in memory because the database could not even record them."""
+        return len(self._crediting._pending)
+
+    async def refund(self, charge_id: str, *, refunded_at: int | None = None, tg_id: int | None = None,
+                     stars: int | None = None, payload: str | None = None) -> RefundOutcome:
+        """Refund ``charge_id`` exactly once (see :mod:`.refunds`)."""
+        at = int(self.clock()) if refunded_at is None else refunded_at
+        return await refunds.refund(self.db, charge_id, at, tg_id=tg_id, stars=stars, payload=payload)
+
+    async def stop(self) -> None:
+        """Write the credits already queued; say loudly what could not be recorded."""
+        await self._crediting.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_ledger(db: Database, get_settings: Callable[[], Settings], *,
+                      clock: Callable[[], float] = time.time) -> AsyncIterator[Ledger]:
+    """A started rate provider and the ledger on ``db``, stopped (queued credits written,
+    pending rate inserts finished) on the way out."""
+    rates = RateProvider(db, get_settings)
+    await rates.start()
+    ledger = Ledger(db, get_settings, rates, clock=clock)
+    try:
+        yield ledger
+    finally:
+        try:
+            await ledger.stop()
+        finally:
+            await rates.stop()
