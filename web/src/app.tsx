@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, type Config, type Me, type Person } from './api';
+import { api, type Config, type Me, type Person } from './api';
+import type { ApiError } from './errors';
 import { TABS, useBoards, type MyPlace, type TabId } from './boards';
 import { decGreater } from './format';
 import { t } from './i18n';

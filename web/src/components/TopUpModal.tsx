@@ -1,10 +1,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, type Config, type Me } from '../api';
+import { api, type Config, type Me } from '../api';
+import { ApiError, errorText, isAmountError } from '../errors';
 import { formatInt, formatTons, tonsForStars, trimZeros } from '../format';
-import { lang, t, tonsUnit, type Key } from '../i18n';
+import { lang, presetLabel, t, tonsUnit } from '../i18n';
 import { tg } from '../telegram';
 import { CheckIcon, CloseIcon, StarIcon } from './icons';
-import { errorText, isAmountError } from './States';
 
 type Phase =
   | { kind: 'choose' }
@@ -24,8 +24,6 @@ interface Props {
   /** Payment reported paid: poll until the server has credited it (resolves with fresh /me or null). */
   onPaid: () => Promise<Me | null>;
 }
-
-const PRESET_LABEL: Record<string, Key> = { place1: 'place1', place2: 'place2', place3: 'place3' };
 
 const withUnit = (tons: string) => `${formatTons(tons, lang)} ${tonsUnit(tons)}`;
 
@@ -206,7 +204,7 @@ export function TopUpModal({ config, configError, onRetryConfig, onRefreshConfig
               >
                 <span class={`medal medal-${i + 1} preset-medal`}>{i + 1}</span>
                 <span class="preset-main">
-                  <span class="preset-title">{PRESET_LABEL[p.id] ? t(PRESET_LABEL[p.id]) : p.id}</span>
+                  <span class="preset-title">{presetLabel(p.id)}</span>
                   <span class="preset-gives">+{withUnit(tons)}</span>
                 </span>
                 <span class="price">
