@@ -109,9 +109,10 @@ export function App() {
     return credited;
   }, []);
 
+  // The server builds the link (it knows the bot and the Mini App's short name);
+  // while it cannot (null), the invite button is disabled.
   const invite = () => {
-    const link =
-      me?.referral_link || (config?.bot_username && me ? `https://t.me/${config.bot_username}?startapp=ref_${me.tg_id}` : null);
+    const link = me?.referral_link;
     if (!link) return;
     tg.haptic.impact('light');
     tg.openTelegramLink(shareUrl(link, t('inviteCta')));
