@@ -153,5 +153,10 @@ export function useBoards() {
     [],
   );
 
-  return { boards, load, more };
+  /** Reloads every tab silently (after a payment all three may have changed). */
+  const refreshAll = useCallback(() => {
+    for (const tab of TABS) void load(tab, true);
+  }, [load]);
+
+  return { boards, load, more, refreshAll };
 }
