@@ -1,5 +1,6 @@
 // Typed client for the tondonate HTTP API. Every request carries
 // `Authorization: tma <initData>`; the server validates the signature.
+import { ApiError, ErrorCode } from './errors';
 import { tg } from './telegram';
 
 /** Decimal string, e.g. "12.50". Never parsed to float for arithmetic. */
@@ -84,18 +85,6 @@ export interface Invoice {
   tons_amount: Tons;
 }
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    /** Seconds from Retry-After (429), if the server sent it. */
-    readonly retryAfter: number | null = null,
-  ) {
-    super(message);
-  }
-}
-
 // Relative to the page, so the app also works behind a path prefix.
 const BASE = 'api/';
 
@@ -112,7 +101,7 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
       },
     });
   } catch {
-    throw new ApiError(0, 'network', '');
+    throw new ApiError(0, ErrorCode.network, '');
   }
   const data = await res.json().catch(() => null);
   if (!res.ok) {
@@ -125,7 +114,7 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
       Number.isFinite(ra) && ra > 0 ? ra : null,
     );
   }
-  if (data == null) throw new ApiError(res.status, 'bad_response', '');
+  if (data == null) throw new ApiError(res.status, ErrorCode.badResponse, '');
   return data as T;
 }
 

@@ -1,8 +1,13 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, type Config, type Me, type Person } from './api';
-import { TABS, useBoards, type MyPlace, type TabId } from './boards';
-import { decGreater } from './format';
+// The app: tabs, the board of the active tab, the dock («Вы: #X» and «Пополнить»),
+// the top-up sheet. State lives in the hooks (useConfig, useMe, useBoards,
+// usePayment); this file composes them.
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import type { Me, Person } from './api';
+import { useBoards, type MyPlace, type TabId } from './boards';
+import { useConfig } from './config';
 import { t } from './i18n';
+import { useMe } from './me';
+import { usePayment } from './payment';
 import { shareUrl, tg } from './telegram';
 import { Board } from './components/Board';
 import { InviteCard } from './components/InviteCard';
@@ -12,9 +17,7 @@ import { TopUpModal } from './components/TopUpModal';
 import { WeekInfo } from './components/WeekInfo';
 import { PlusIcon } from './components/icons';
 
-const POLL_EVERY_MS = 1500;
-const POLL_FOR_MS = 30_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const FIRST_TAB: TabId = 'all';
 
 function myPlace(tab: TabId, fromBoard: MyPlace | null, me: Me | null): MyPlace | null {
   if (fromBoard) return fromBoard;
@@ -25,48 +28,17 @@ function myPlace(tab: TabId, fromBoard: MyPlace | null, me: Me | null): MyPlace 
 }
 
 export function App() {
-  const [tab, setTab] = useState<TabId>('all');
-  const [config, setConfig] = useState<Config | null>(null);
-  const [configError, setConfigError] = useState<ApiError | null>(null);
-  const [me, setMe] = useState<Me | null>(null);
-  const [meLoading, setMeLoading] = useState(true);
-  const [modal, setModal] = useState(false);
-  const { boards, load, more } = useBoards();
-  const meRef = useRef(me);
-  meRef.current = me;
+  const [tab, setTab] = useState<TabId>(FIRST_TAB);
+  const [sheetOpen, setSheetOpen] = useState(false);
+  const { config, error: configError, reload: reloadConfig } = useConfig();
+  const { me, loading: meLoading, reload: reloadMe, waitForCredit } = useMe();
+  const { boards, load, more, refreshAll } = useBoards();
+  const payment = usePayment({ waitForCredit, refreshConfig: reloadConfig, refreshBoards: refreshAll });
   const dock = useRef<HTMLDivElement>(null);
 
-  const loadConfig = useCallback(() => {
-    setConfigError(null);
-    api.config().then(setConfig, (e: ApiError) => setConfigError(e));
-  }, []);
-  const loadMe = useCallback(async () => {
-    try {
-      const m = await api.me();
-      setMe(m);
-      return m;
-    } catch {
-      return null;
-    } finally {
-      setMeLoading(false);
-    }
-  }, []);
-
   useEffect(() => {
-    loadConfig();
-    void loadMe();
-  }, []);
-
-  // First visit of a tab loads it; later visits refresh it silently, and /me with it
-  // (the invite card's counts and the dock must agree with the refreshed board).
-  useEffect(() => {
-    const b = boards[tab];
-    if (b.status === 'idle') void load(tab);
-    else if (b.status === 'ready') {
-      void load(tab, true);
-      void loadMe();
-    }
-  }, [tab]);
+    void load(FIRST_TAB);
+  }, [load]);
 
   // Keep the list clear of the fixed dock, whatever its height.
   useLayoutEffect(() => {
@@ -84,33 +56,20 @@ export function App() {
     tg.haptic.selection();
     setTab(next);
     window.scrollTo({ top: 0, behavior: 'instant' as ScrollBehavior });
+    // The first visit of a tab loads it; later visits refresh it silently, and /me
+    // with it (the invite card's counts and the dock must agree with the board).
+    const { status } = boards[next];
+    if (status === 'idle') void load(next);
+    else if (status === 'ready') {
+      void load(next, true);
+      void reloadMe();
+    }
   };
 
-  /** After `paid`: poll /me until the bot has credited the donation, then refresh. */
-  const onPaid = useCallback(async (): Promise<Me | null> => {
-    const before = meRef.current?.tons_total ?? null;
-    const until = Date.now() + POLL_FOR_MS;
-    let credited: Me | null = null;
-    while (Date.now() < until) {
-      await sleep(POLL_EVERY_MS);
-      try {
-        const m = await api.me();
-        setMe(m);
-        if (before == null || decGreater(m.tons_total, before)) {
-          credited = m;
-          break;
-        }
-      } catch {
-        /* keep polling */
-      }
-    }
-    for (const id of TABS) void load(id, true);
-    return credited;
-  }, []);
-
+  // The server builds the link (it knows the bot and the Mini App's short name);
+  // while it cannot (null), the invite button is disabled.
   const invite = () => {
-    const link =
-      me?.referral_link || (config?.bot_username && me ? `https://t.me/${config.bot_username}?startapp=ref_${me.tg_id}` : null);
+    const link = me?.referral_link;
     if (!link) return;
     tg.haptic.impact('light');
     tg.openTelegramLink(shareUrl(link, t('inviteCta')));
@@ -118,8 +77,12 @@ export function App() {
 
   const openTopUp = () => {
     tg.haptic.impact('medium');
-    if (!config) loadConfig();
-    setModal(true);
+    if (!config) reloadConfig();
+    setSheetOpen(true);
+  };
+  const closeTopUp = () => {
+    payment.end();
+    setSheetOpen(false);
   };
 
   const scrollToMe = () => {
@@ -144,7 +107,7 @@ export function App() {
         <Tabs active={tab} onChange={switchTab} />
       </header>
       <div id="panel" class="panel" role="tabpanel" aria-labelledby={`tab-${tab}`} key={tab}>
-        {tab === 'week' && (board.week || board.status !== 'error') && <WeekInfo week={board.week} onWeekOver={() => { void load('week', true); void loadMe(); }} />}
+        {tab === 'week' && (board.week || board.status !== 'error') && <WeekInfo week={board.week} onWeekOver={() => { void load('week', true); void reloadMe(); }} />}
         {tab === 'referrals' && <InviteCard me={me} onInvite={invite} />}
         <Board
           tab={tab}
@@ -152,7 +115,7 @@ export function App() {
           myId={myId}
           onRetry={() => {
             void load(tab);
-            if (!me) void loadMe();
+            if (!me) void reloadMe();
           }}
           onMore={() => void more(tab)}
         />
@@ -172,14 +135,13 @@ export function App() {
           </button>
         </div>
       </div>
-      {modal && (
+      {sheetOpen && (
         <TopUpModal
           config={config}
           configError={configError}
-          onRetryConfig={loadConfig}
-          onRefreshConfig={loadConfig}
-          onClose={() => setModal(false)}
-          onPaid={onPaid}
+          onRetryConfig={reloadConfig}
+          payment={payment}
+          onClose={closeTopUp}
         />
       )}
     </>

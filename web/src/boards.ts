@@ -1,6 +1,7 @@
 // Leaderboard state for the three tabs: first page, "show more", silent refresh.
 import { useCallback, useRef, useState } from 'preact/hooks';
-import { api, ApiError, type Person, type Tons } from './api';
+import { api, type Person, type Tons } from './api';
+import { toApiError, type ApiError } from './errors';
 
 export type TabId = 'all' | 'week' | 'referrals';
 export const TABS: TabId[] = ['all', 'week', 'referrals'];
@@ -94,8 +95,6 @@ async function fetchPage(tab: TabId, offset: number): Promise<Fetched> {
   };
 }
 
-const asApiError = (e: unknown) => (e instanceof ApiError ? e : new ApiError(0, 'client', String(e)));
-
 export function useBoards() {
   const [boards, setBoards] = useState<Record<TabId, BoardState>>({
     all: empty(),
@@ -118,7 +117,7 @@ export function useBoards() {
       patch(tab, () => ({ ...empty(), status: 'ready', ...f }));
     } catch (e) {
       if (g !== gen.current[tab]) return;
-      patch(tab, (b) => (silent && b.status === 'ready' ? b : { ...b, status: 'error', error: asApiError(e) }));
+      patch(tab, (b) => (silent && b.status === 'ready' ? b : { ...b, status: 'error', error: toApiError(e) }));
     }
   }, []);
 
@@ -154,5 +153,10 @@ export function useBoards() {
     [],
   );
 
-  return { boards, load, more };
+  /** Reloads every tab silently (after a payment all three may have changed). */
+  const refreshAll = useCallback(() => {
+    for (const tab of TABS) void load(tab, true);
+  }, [load]);
+
+  return { boards, load, more, refreshAll };
 }

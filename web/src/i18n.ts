@@ -178,6 +178,19 @@ export function t(key: Key, vars: Record<string, string | number> = {}): string 
   return (dict[key] as string).replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
 }
 
+// The server's package ids (api.ts `Preset`) are named by the place they aim at.
+const PRESET_KEYS = new Map<string, Key>([
+  ['place1', 'place1'],
+  ['place2', 'place2'],
+  ['place3', 'place3'],
+]);
+
+/** A package's title ("1 место" for place1); an id the app does not know is shown as is. */
+export function presetLabel(id: string): string {
+  const key = PRESET_KEYS.get(id);
+  return key ? t(key) : id;
+}
+
 /** Plural form for a whole number (Russian one/few/many rules; English one/other). */
 export function plural(key: PluralKey, n: number): string {
   const [one, few, many] = dict[key] as string[];

@@ -22,7 +22,7 @@ export function InviteCard({ me, onInvite }: { me: Me | null; onInvite: () => vo
           <span class="stat-value">{me ? <Amount value={me.referrals_tons_total} /> : '—'}</span>
         </div>
       </div>
-      <button class="btn btn-accent" data-testid="invite" onClick={onInvite} disabled={!me}>
+      <button class="btn btn-accent" data-testid="invite" onClick={onInvite} disabled={!me?.referral_link}>
         <ShareIcon />
         {t('inviteButton')}
       </button>

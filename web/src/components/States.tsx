@@ -1,27 +1,6 @@
-import type { ApiError } from '../api';
+import { errorText, type ApiError } from '../errors';
 import { t } from '../i18n';
 import { AlertIcon } from './icons';
-
-// Server error codes whose meaning the user needs in their own words (the server's
-// `message` is English prose for developers, never shown as is).
-const TELEGRAM_CODES = new Set(['telegram_unavailable', 'bot_starting', 'bot_unavailable']);
-const AMOUNT_CODES = new Set(['amount_out_of_range', 'invalid_amount', 'missing_amount', 'invalid_preset', 'preset_mismatch']);
-
-/** What to tell the user about a failed request; `topup` for create-invoice. */
-export function errorText(e: ApiError | null, context: 'board' | 'topup' = 'board'): string {
-  if (!e) return t('errorGeneric');
-  if (e.status === 0) return t('errorNetwork');
-  if (e.code === 'user_blocked') return t(context === 'topup' ? 'topupBlocked' : 'errorBlocked');
-  if (e.status === 401 || e.status === 403) return t('errorAuth');
-  if (e.status === 429) return e.retryAfter ? t('tooMany', { sec: e.retryAfter }) : t('tooManyNoTime');
-  // bot_starting / bot_unavailable: the server's bot is not up (yet), a 503 like Telegram being down
-  if (TELEGRAM_CODES.has(e.code)) return t('telegramUnavailable');
-  if (AMOUNT_CODES.has(e.code)) return t('amountChanged');
-  return t('errorGeneric');
-}
-
-/** The top-up limits the page knows may be stale (the server refused the amount). */
-export const isAmountError = (e: ApiError | null) => !!e && AMOUNT_CODES.has(e.code);
 
 export function SkeletonRows({ count = 8 }: { count?: number }) {
   return (

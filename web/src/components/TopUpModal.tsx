@@ -1,31 +1,22 @@
+// The top-up sheet: packages, a custom amount, and the payment's progress. What
+// happens on a tap (invoice, Telegram, waiting for the credit) is usePayment's.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, type Config, type Me } from '../api';
+import type { Config } from '../api';
+import { errorText, type ApiError } from '../errors';
 import { formatInt, formatTons, tonsForStars, trimZeros } from '../format';
-import { lang, t, tonsUnit, type Key } from '../i18n';
+import { lang, presetLabel, t, tonsUnit } from '../i18n';
+import type { Payment } from '../payment';
 import { tg } from '../telegram';
 import { CheckIcon, CloseIcon, StarIcon } from './icons';
-import { errorText, isAmountError } from './States';
-
-type Phase =
-  | { kind: 'choose' }
-  | { kind: 'creating'; key: string }
-  | { kind: 'awaiting'; key: string }
-  | { kind: 'thanks'; tons: string; result: 'polling' | 'credited' | 'slow'; rank: number | null };
-
-type Notice = { kind: 'cancelled' | 'failed' | 'pending' | 'error'; text: string } | null;
 
 interface Props {
   config: Config | null;
   configError: ApiError | null;
   onRetryConfig: () => void;
-  /** Reloads /api/config in the background (the server refused an amount). */
-  onRefreshConfig: () => void;
+  payment: Payment;
+  /** After the closing animation. */
   onClose: () => void;
-  /** Payment reported paid: poll until the server has credited it (resolves with fresh /me or null). */
-  onPaid: () => Promise<Me | null>;
 }
-
-const PRESET_LABEL: Record<string, Key> = { place1: 'place1', place2: 'place2', place3: 'place3' };
 
 const withUnit = (tons: string) => `${formatTons(tons, lang)} ${tonsUnit(tons)}`;
 
@@ -39,14 +30,13 @@ function validate(raw: string, cfg: Config): { stars: number | null; error: stri
   return { stars: n, error: null };
 }
 
-export function TopUpModal({ config, configError, onRetryConfig, onRefreshConfig, onClose, onPaid }: Props) {
-  const [phase, setPhase] = useState<Phase>({ kind: 'choose' });
-  const [notice, setNotice] = useState<Notice>(null);
+export function TopUpModal({ config, configError, onRetryConfig, payment, onClose }: Props) {
+  const { phase, notice, busy, pay, dismissNotice } = payment;
+  // The button whose payment is under way: it shows the spinner.
+  const busyKey = phase.kind === 'creating' || phase.kind === 'awaiting' ? phase.key : null;
   const [custom, setCustom] = useState('');
   const [touched, setTouched] = useState(false);
   const [leaving, setLeaving] = useState(false);
-  const alive = useRef(true);
-  const busy = phase.kind === 'creating' || phase.kind === 'awaiting';
 
   const close = () => {
     if (leaving) return;
@@ -62,70 +52,11 @@ export function TopUpModal({ config, configError, onRetryConfig, onRefreshConfig
     document.addEventListener('keydown', onKey);
     document.body.classList.add('modal-open');
     return () => {
-      alive.current = false;
       tg.hideBackButton();
       document.removeEventListener('keydown', onKey);
       document.body.classList.remove('modal-open');
     };
   }, []);
-
-  async function pay(body: { preset_id: string } | { stars_amount: number }, key: string) {
-    if (busy) return;
-    tg.haptic.impact('medium');
-    setNotice(null);
-    setPhase({ kind: 'creating', key });
-    let link: string;
-    let tons: string;
-    try {
-      const inv = await api.createInvoice(body);
-      link = inv.invoice_link;
-      tons = inv.tons_amount;
-    } catch (e) {
-      const err = e instanceof ApiError ? e : null;
-      const text = errorText(err, 'topup');
-      tg.haptic.notify('error');
-      if (isAmountError(err)) onRefreshConfig(); // presets or limits changed since the page loaded
-      if (alive.current) {
-        setNotice({ kind: 'error', text });
-        setPhase({ kind: 'choose' });
-      }
-      return;
-    }
-    if (alive.current) setPhase({ kind: 'awaiting', key });
-    let status: string;
-    try {
-      status = await tg.openInvoice(link);
-    } catch {
-      tg.haptic.notify('error');
-      if (alive.current) {
-        setNotice({ kind: 'error', text: t('invoiceError') });
-        setPhase({ kind: 'choose' });
-      }
-      return;
-    }
-    if (status === 'paid') {
-      tg.haptic.notify('success');
-      if (alive.current) setPhase({ kind: 'thanks', tons, result: 'polling', rank: null });
-      const fresh = await onPaid();
-      if (alive.current)
-        setPhase({ kind: 'thanks', tons, result: fresh ? 'credited' : 'slow', rank: fresh?.rank_all_time ?? null });
-      return;
-    }
-    if (status === 'pending') {
-      // Telegram is still confirming; the server credits it when the bot gets it.
-      void onPaid();
-      if (alive.current) {
-        setNotice({ kind: 'pending', text: t('pending') });
-        setPhase({ kind: 'choose' });
-      }
-      return;
-    }
-    tg.haptic.notify(status === 'cancelled' ? 'warning' : 'error');
-    if (alive.current) {
-      setNotice(status === 'cancelled' ? { kind: 'cancelled', text: t('cancelled') } : { kind: 'failed', text: t('failed') });
-      setPhase({ kind: 'choose' });
-    }
-  }
 
   const v = config ? validate(custom, config) : { stars: null, error: null };
   const customTons = config && v.stars ? tonsForStars(v.stars, config.tons_per_star, config.tons_decimals, config.tons_rounding) : '';
@@ -195,18 +126,18 @@ export function TopUpModal({ config, configError, onRetryConfig, onRefreshConfig
           {config.presets.map((p, i) => {
             const tons = tonsForStars(p.stars, config.tons_per_star, config.tons_decimals, config.tons_rounding);
             const key = p.id;
-            const isBusy = busy && (phase as { key: string }).key === key;
+            const isBusy = busyKey === key;
             return (
               <button
                 key={key}
                 class={`preset preset-${i + 1}` + (isBusy ? ' busy' : '')}
                 data-testid={`preset-${p.id}`}
                 disabled={busy}
-                onClick={() => pay({ preset_id: p.id }, key)}
+                onClick={() => void pay({ preset_id: p.id }, key)}
               >
                 <span class={`medal medal-${i + 1} preset-medal`}>{i + 1}</span>
                 <span class="preset-main">
-                  <span class="preset-title">{PRESET_LABEL[p.id] ? t(PRESET_LABEL[p.id]) : p.id}</span>
+                  <span class="preset-title">{presetLabel(p.id)}</span>
                   <span class="preset-gives">+{withUnit(tons)}</span>
                 </span>
                 <span class="price">
@@ -222,7 +153,7 @@ export function TopUpModal({ config, configError, onRetryConfig, onRefreshConfig
           onSubmit={(e) => {
             e.preventDefault();
             setTouched(true);
-            if (v.stars) pay({ stars_amount: v.stars }, 'custom');
+            if (v.stars) void pay({ stars_amount: v.stars }, 'custom');
           }}
         >
           <label class="custom-label" for="custom-stars">
@@ -245,7 +176,7 @@ export function TopUpModal({ config, configError, onRetryConfig, onRefreshConfig
               onInput={(e) => {
                 setCustom((e.currentTarget as HTMLInputElement).value.replace(/\s/g, ''));
                 setTouched(true);
-                setNotice(null);
+                dismissNotice();
               }}
             />
             {customTons && <span class="field-gives">{t('customGives', { tons: withUnit(customTons) })}</span>}
@@ -254,12 +185,12 @@ export function TopUpModal({ config, configError, onRetryConfig, onRefreshConfig
             {touched && v.error ? v.error : t('customHint', { min: formatInt(config.min_stars, lang), max: formatInt(config.max_stars, lang) })}
           </div>
           <button
-            class={'btn btn-accent wide' + (busy && (phase as { key: string }).key === 'custom' ? ' busy' : '')}
+            class={'btn btn-accent wide' + (busyKey === 'custom' ? ' busy' : '')}
             type="submit"
             data-testid="custom-confirm"
             disabled={busy || !v.stars}
           >
-            {busy && (phase as { key: string }).key === 'custom' ? <span class="spinner" /> : null}
+            {busyKey === 'custom' ? <span class="spinner" /> : null}
             {v.stars ? t('pay', { stars: formatInt(v.stars, lang) }) : t('payEmpty')}
           </button>
         </form>

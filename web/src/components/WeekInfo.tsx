@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { WeekInfo as Week } from '../boards';
 import { formatWeekRange, remaining } from '../format';
 import { lang, t } from '../i18n';
@@ -14,9 +14,13 @@ export function WeekInfo({ week, onWeekOver }: { week: Week | null; onWeekOver: 
   }, []);
   const left = week ? remaining(week.end, now) : null;
   const weekNo = week ? /W(\d+)$/.exec(week.key)?.[1]?.replace(/^0/, '') : undefined;
+  // Once per week that ends (not again on every re-render with a new callback):
+  // the timer calls whatever onWeekOver is current when it fires.
+  const weekOver = useRef(onWeekOver);
+  weekOver.current = onWeekOver;
   useEffect(() => {
     if (left?.done) {
-      const id = setTimeout(onWeekOver, 1500);
+      const id = setTimeout(() => weekOver.current(), 1500);
       return () => clearTimeout(id);
     }
     return undefined;
