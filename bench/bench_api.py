@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -61,7 +62,7 @@ ENDPOINTS = [
     "/api/leaderboard/all-time?limit=50&offset=50",  # as the Mini App asks for a page
     "/api/me",
 ]
-BARE_SERVER = r'''
+BARE_SERVER = r"""
 import sys
 from aiohttp import web
 size = int(sys.argv[2])
@@ -71,8 +72,8 @@ async def handler(request):
 app = web.Application()
 app.router.add_get("/{tail:.*}", handler)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
-'''
-WRK_SCRIPT = r'''
+"""
+WRK_SCRIPT = r"""
 local headers = {}
 for line in io.lines("%s") do headers[#headers + 1] = line end
 local i = 0
@@ -80,15 +81,30 @@ request = function()
   i = i %% #headers + 1
   return wrk.format("GET", nil, {["Authorization"] = headers[i]})
 end
-'''
+"""
 
 
 def db_count(db_url: str, sql: str) -> int:
     """One count from the database, in a child process (this one pins itself to the load's CPUs)."""
-    return int(subprocess.run([sys.executable, "-c", (
-        "import asyncio,sys;from tondonate.db import open_database\n"
-        "async def m():\n db=open_database(sys.argv[1]);await db.start();print(await db.fetchval(sys.argv[2]));await db.stop()\n"
-        "asyncio.run(m())"), db_url, sql], capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip())
+    return int(
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                (
+                    "import asyncio,sys;from tondonate.db import open_database\n"
+                    "async def m():\n db=open_database(sys.argv[1]);await db.start();print(await db.fetchval(sys.argv[2]));await db.stop()\n"
+                    "asyncio.run(m())"
+                ),
+                db_url,
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.strip()
+    )
 
 
 def free_port() -> int:
@@ -153,8 +169,16 @@ async def wrk(url: str, script: Path, args, pid: int) -> tuple[float, float, flo
     """(requests/s, p50 ms, p99 ms, server CPU us per request) of one wrk run against ``pid``'s server."""
     cpu = cpu_seconds(pid)
     proc = await asyncio.create_subprocess_exec(
-        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "-s", str(script), url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
     cpu = cpu_seconds(pid) - cpu
@@ -171,13 +195,16 @@ async def payment_stream(emu: BotAPIEmulator, db_url: str, users: int, stop: asy
     sent = 0
     payloads = []
     if db_url.startswith("sqlite:///"):
-        conn = sqlite3.connect(db_url[len("sqlite:///"):])
+        conn = sqlite3.connect(db_url[len("sqlite:///") :])
         now = int(time.time())
         for i in range(2000):
             payload = f"bench-{now}-{i}"
             tg_id = FIRST_ID + random.randrange(users)
-            conn.execute("INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
-                         "VALUES (?, ?, 100, 'place1', '1', ?)", (payload, tg_id, now))
+            conn.execute(
+                "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
+                "VALUES (?, ?, 100, 'place1', '1', ?)",
+                (payload, tg_id, now),
+            )
             payloads.append((payload, tg_id))
         conn.commit()
         conn.close()
@@ -186,10 +213,8 @@ async def payment_stream(emu: BotAPIEmulator, db_url: str, users: int, stop: asy
         user = emu.make_user(tg_id, first_name="Bench")
         emu.deliver_successful_payment(user, payload or "unknown", 100, f"bench-charge-{time.time_ns()}")
         sent += 1
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1 / rate)
-        except TimeoutError:
-            pass
     return sent
 
 
@@ -200,21 +225,23 @@ async def main() -> None:
     parser.add_argument("--donations", type=int, default=1_000_000)
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="rounds per endpoint, each bare/real/real/bare alone, then side by side")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds per endpoint, each bare/real/real/bare alone, then side by side"
+    )
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--payments-per-second", type=float, default=10.0)
     parser.add_argument("--reseed", action="store_true", help="delete and seed the SQLite file again")
     parser.add_argument("--only", action="append", default=[], help="benchmark only endpoints containing this text")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="do not give the servers CPU 0 and the load (wrk, this script) the others")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not give the servers CPU 0 and the load (wrk, this script) the others"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
 
     env = {**os.environ, "TONDONATE_DB_URL": args.db_url, "TONDONATE_BOT_TOKEN": TOKEN}
-    path = Path(args.db_url[len("sqlite:///"):]) if args.db_url.startswith("sqlite:///") else None
+    path = Path(args.db_url[len("sqlite:///") :]) if args.db_url.startswith("sqlite:///") else None
     if path is not None and args.reseed:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -222,23 +249,39 @@ async def main() -> None:
     if db_count(args.db_url, "SELECT count(*) FROM donations") < args.donations:
         print(f"Seeding {args.users} users / {args.donations} donations over {args.weeks} weeks ...", flush=True)
         started = time.perf_counter()
-        tondonate("dev", "seed", "--users", str(args.users), "--donations", str(args.donations),
-                  "--weeks", str(args.weeks), env=env)
+        tondonate(
+            "dev",
+            "seed",
+            "--users",
+            str(args.users),
+            "--donations",
+            str(args.donations),
+            "--weeks",
+            str(args.weeks),
+            env=env,
+        )
         print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
 
     server_cpus = pin_cpus(args.no_pin)  # after seeding, which may use every core
     async with BotAPIEmulator(token=TOKEN, bot_username="bench_bot") as emu:
         port, bare_port = free_port(), free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "tondonate", "serve", "--port", str(port)], preexec_fn=server_cpus,
-            env={**env, "TONDONATE_BOT_API_BASE": emu.base_url}, cwd=tempfile.gettempdir(),
-            stdout=subprocess.DEVNULL, stderr=open(f"{tempfile.gettempdir()}/tondonate-bench-serve.log", "w"),
+            [sys.executable, "-m", "tondonate", "serve", "--port", str(port)],
+            preexec_fn=server_cpus,
+            env={**env, "TONDONATE_BOT_API_BASE": emu.base_url},
+            cwd=tempfile.gettempdir(),
+            stdout=subprocess.DEVNULL,
+            stderr=open(f"{tempfile.gettempdir()}/tondonate-bench-serve.log", "w"),  # noqa: SIM115 (the server keeps it)
         )
         headers = Path(tempfile.mkdtemp()) / "headers.txt"
         rng = random.Random(7)
-        headers.write_text("\n".join(
-            "tma " + sign_init_data(TOKEN, {"id": FIRST_ID + rng.randrange(args.users), "first_name": "Bench"})
-            for _ in range(200)) + "\n")
+        headers.write_text(
+            "\n".join(
+                "tma " + sign_init_data(TOKEN, {"id": FIRST_ID + rng.randrange(args.users), "first_name": "Bench"})
+                for _ in range(200)
+            )
+            + "\n"
+        )
         script = headers.with_name("rotate.lua")
         script.write_text(WRK_SCRIPT % headers)
         stop = asyncio.Event()
@@ -247,7 +290,9 @@ async def main() -> None:
         try:
             started = time.perf_counter()
             await wait_ok(f"http://127.0.0.1:{port}/healthz")
-            print(f"serve ready in {time.perf_counter() - started:.1f} s (read model built from the database)", flush=True)
+            print(
+                f"serve ready in {time.perf_counter() - started:.1f} s (read model built from the database)", flush=True
+            )
             async with aiohttp.ClientSession() as session:  # warm every user's first visit
                 for line in headers.read_text().splitlines():
                     async with session.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": line}) as r:
@@ -259,15 +304,23 @@ async def main() -> None:
             idle_cpu, idle_started = cpu_seconds(server.pid), time.perf_counter()
             await asyncio.sleep(5)
             stream_share = (cpu_seconds(server.pid) - idle_cpu) / (time.perf_counter() - idle_started)
-            print(f"the payment stream alone takes {stream_share:.1%} of the server's CPU "
-                  f"({stream_share / args.payments_per_second * 1e3:.1f} ms per payment)", flush=True)
+            print(
+                f"the payment stream alone takes {stream_share:.1%} of the server's CPU "
+                f"({stream_share / args.payments_per_second * 1e3:.1f} ms per payment)",
+                flush=True,
+            )
             for endpoint in [e for e in ENDPOINTS if not args.only or any(o in e for o in args.only)]:
-                async with aiohttp.ClientSession() as session:
-                    async with session.get(f"http://127.0.0.1:{port}{endpoint}",
-                                           headers={"Authorization": headers.read_text().splitlines()[0]}) as r:
-                        size = len(await r.read())
-                bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), str(size)],
-                                        preexec_fn=server_cpus)
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(
+                        f"http://127.0.0.1:{port}{endpoint}",
+                        headers={"Authorization": headers.read_text().splitlines()[0]},
+                    ) as r,
+                ):
+                    size = len(await r.read())
+                bare = subprocess.Popen(
+                    [sys.executable, "-c", BARE_SERVER, str(bare_port), str(size)], preexec_fn=server_cpus
+                )
                 # The same request to both (path, query, the rotating Authorization header):
                 # only what answers it differs.
                 urls = (f"http://127.0.0.1:{bare_port}{endpoint}", f"http://127.0.0.1:{port}{endpoint}")
@@ -275,7 +328,7 @@ async def main() -> None:
                 try:
                     await wait_ok(f"http://127.0.0.1:{bare_port}/")
                     warm = argparse.Namespace(**{**vars(args), "duration": 2})
-                    for url, pid in zip(urls, pids):
+                    for url, pid in zip(urls, pids, strict=False):
                         await wrk(url, script, warm, pid)  # warm-up, not counted
                     rounds, pairs = [], []
                     for _ in range(args.rounds):
@@ -283,31 +336,48 @@ async def main() -> None:
                         runs = [await wrk(urls[i], script, args, pids[i]) for i in (0, 1, 1, 0)]
                         rounds.append(((runs[0], runs[3]), (runs[1], runs[2])))
                         # Side by side, both loaded at once and sharing the servers' CPU.
-                        pairs.append(await asyncio.gather(*(wrk(url, script, args, pid) for url, pid in zip(urls, pids))))
+                        pairs.append(
+                            await asyncio.gather(
+                                *(wrk(url, script, args, pid) for url, pid in zip(urls, pids, strict=False))
+                            )
+                        )
                 finally:
                     bare.send_signal(signal.SIGINT)
                     bare.wait()
                 rows.append((endpoint, size, rounds, pairs))
-                print(f"{endpoint}: alone " + ", ".join(f"{ratio(r):.0%}" for r in rounds)
-                      + "; side by side " + ", ".join(f"{r[1][0] / r[0][0]:.0%}" for r in pairs)
-                      + " (endpoint/bare per round); CPU per request "
-                      + ", ".join(f"{cpu_ratio(r):.0%}" for r in rounds) + " (bare/endpoint)", flush=True)
+                print(
+                    f"{endpoint}: alone "
+                    + ", ".join(f"{ratio(r):.0%}" for r in rounds)
+                    + "; side by side "
+                    + ", ".join(f"{r[1][0] / r[0][0]:.0%}" for r in pairs)
+                    + " (endpoint/bare per round); CPU per request "
+                    + ", ".join(f"{cpu_ratio(r):.0%}" for r in rounds)
+                    + " (bare/endpoint)",
+                    flush=True,
+                )
         finally:
             stop.set()
             sent = await stream if stream else 0
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=10)
     # Every payment of the stream went through the real bot into the ledger (not just sent).
-    credited = db_count(args.db_url, "SELECT count(*) FROM payments WHERE telegram_payment_charge_id LIKE 'bench-charge-%' "
-                                     f"AND status = 'paid' AND paid_at >= {int(stream_started)}")
+    credited = db_count(
+        args.db_url,
+        "SELECT count(*) FROM payments WHERE telegram_payment_charge_id LIKE 'bench-charge-%' "
+        f"AND status = 'paid' AND paid_at >= {int(stream_started)}",
+    )
 
     print()
-    print(f"{args.users:,} users, {args.donations:,} donations, {args.weeks} weeks; db {args.db_url.split(':')[0]}; "
-          f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; {sent} payments sent meanwhile, "
-          f"{credited} credited; the stream alone took {stream_share:.1%} of the server's CPU")
+    print(
+        f"{args.users:,} users, {args.donations:,} donations, {args.weeks} weeks; db {args.db_url.split(':')[0]}; "
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; {sent} payments sent meanwhile, "
+        f"{credited} credited; the stream alone took {stream_share:.1%} of the server's CPU"
+    )
     print()
-    print("| endpoint | body bytes | req/s | p50 ms | p99 ms | bare req/s | bare p99 ms | ratio (range) | side by side "
-          "| CPU µs/req | bare CPU µs/req | CPU ratio |")
+    print(
+        "| endpoint | body bytes | req/s | p50 ms | p99 ms | bare req/s | bare p99 ms | ratio (range) | side by side "
+        "| CPU µs/req | bare CPU µs/req | CPU ratio |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for endpoint, size, rounds, pairs in rows:
         real = [run for r in rounds for run in r[1]]
@@ -317,15 +387,19 @@ async def main() -> None:
         ratios = [ratio(r) for r in rounds]
         side = statistics.median(r[1][0] / r[0][0] for r in pairs)
         cpu, bcpu = statistics.median(run[3] for run in real), statistics.median(run[3] for run in bare)
-        print(f"| `{endpoint}` | {size} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {brps:,.0f} | {bp99:.2f} "
-              f"| {statistics.median(ratios):.0%} ({min(ratios):.0%}–{max(ratios):.0%}) | {side:.0%} "
-              f"| {cpu:.0f} | {bcpu:.0f} | {statistics.median(cpu_ratio(r) for r in rounds):.0%} |")
+        print(
+            f"| `{endpoint}` | {size} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {brps:,.0f} | {bp99:.2f} "
+            f"| {statistics.median(ratios):.0%} ({min(ratios):.0%}–{max(ratios):.0%}) | {side:.0%} "
+            f"| {cpu:.0f} | {bcpu:.0f} | {statistics.median(cpu_ratio(r) for r in rounds):.0%} |"
+        )
     print()
-    print(f"{args.rounds} rounds per endpoint; requests/s and latencies are medians of the runs alone.  'ratio': "
-          "each round's real/bare requests/s over bare, real, real, bare runs alone (median and range); "
-          "'side by side': both loaded at once on the same CPU (median); 'CPU µs/req': the server process's "
-          "user+system CPU time per request served alone (median); 'CPU ratio': bare over endpoint per round "
-          "(median), the throughput a CPU-bound server would reach relative to the bare one.")
+    print(
+        f"{args.rounds} rounds per endpoint; requests/s and latencies are medians of the runs alone.  'ratio': "
+        "each round's real/bare requests/s over bare, real, real, bare runs alone (median and range); "
+        "'side by side': both loaded at once on the same CPU (median); 'CPU µs/req': the server process's "
+        "user+system CPU time per request served alone (median); 'CPU ratio': bare over endpoint per round "
+        "(median), the throughput a CPU-bound server would reach relative to the bare one."
+    )
 
 
 def cpu_ratio(round_: tuple) -> float:

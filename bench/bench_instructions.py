@@ -45,11 +45,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_api import (  # noqa: E402
-    BARE_SERVER, ENDPOINTS, FIRST_ID, TOKEN, cpu_seconds, db_count, free_port, wait_ok,
+    BARE_SERVER,
+    ENDPOINTS,
+    FIRST_ID,
+    TOKEN,
+    cpu_seconds,
+    db_count,
+    free_port,
+    wait_ok,
 )
+
 from tondonate.emulator import sign_init_data  # noqa: E402
 
-APP_SERVER = r'''
+APP_SERVER = r"""
 import asyncio, os, sys
 import tondonate.readmodel.model
 tondonate.readmodel.model.POLL_SECONDS = 86_400  # see bench_instructions.py: out of the counted window
@@ -66,14 +74,25 @@ async def main(port):
     await asyncio.Event().wait()
 
 asyncio.run(main(int(sys.argv[1])))
-'''
+"""
 
 
 def callgrind(script: str, args: list[str], out: Path, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}",
-         sys.executable, "-c", script, *args],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(f"{out}.log", "w"),
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--separate-threads=yes",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            "-c",
+            script,
+            *args,
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(f"{out}.log", "w"),
     )
 
 
@@ -93,12 +112,14 @@ async def settle(pid: int, label: str, timeout: float = 900) -> None:
 async def load(url: str, headers: list[str], count: int, connections: int = 10) -> None:
     requests = iter(range(count))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
+
         async def worker() -> None:
             for i in requests:
                 async with session.get(url, headers={"Authorization": headers[i % len(headers)]}) as response:
                     await response.read()
                     if response.status != 200:
                         raise SystemExit(f"{url}: HTTP {response.status}")
+
         await asyncio.gather(*(worker() for _ in range(connections)))
 
 
@@ -141,8 +162,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db-url", default=f"sqlite:///{tempfile.gettempdir()}/tondonate-bench.db",
-                        help="a database seeded by bench_api.py (or tondonate dev seed)")
+    parser.add_argument(
+        "--db-url",
+        default=f"sqlite:///{tempfile.gettempdir()}/tondonate-bench.db",
+        help="a database seeded by bench_api.py (or tondonate dev seed)",
+    )
     parser.add_argument("--requests", type=int, default=2000, help="counted requests per endpoint and server")
     parser.add_argument("--only", action="append", default=[], help="only endpoints containing this text")
     args = parser.parse_args()
@@ -154,12 +178,19 @@ async def main() -> None:
         raise SystemExit(f"{args.db_url} has {users} users: seed it first (python bench/bench_api.py does)")
 
     work = Path(tempfile.mkdtemp(prefix="tondonate-callgrind-"))
-    env = {**os.environ, "TONDONATE_DB_URL": args.db_url, "TONDONATE_BOT_TOKEN": TOKEN,
-           "TONDONATE_BOT_API_BASE": "http://127.0.0.1:9/",  # no bot API: none is called
-           "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"}  # str hashes (dict probing) alike in every run
+    env = {
+        **os.environ,
+        "TONDONATE_DB_URL": args.db_url,
+        "TONDONATE_BOT_TOKEN": TOKEN,
+        "TONDONATE_BOT_API_BASE": "http://127.0.0.1:9/",  # no bot API: none is called
+        "PYTHONPATH": str(ROOT),
+        "PYTHONHASHSEED": "0",
+    }  # str hashes (dict probing) alike in every run
     rng = random.Random(7)  # the users bench_api.py signs as
-    headers = ["tma " + sign_init_data(TOKEN, {"id": FIRST_ID + rng.randrange(users), "first_name": "Bench"})
-               for _ in range(200)]
+    headers = [
+        "tma " + sign_init_data(TOKEN, {"id": FIRST_ID + rng.randrange(users), "first_name": "Bench"})
+        for _ in range(200)
+    ]
     port = free_port()
     ours = callgrind(APP_SERVER, [str(port)], work / "ours.out", env)
     rows = []
@@ -170,17 +201,31 @@ async def main() -> None:
         print(f"tondonate up under callgrind in {time.monotonic() - started:.0f} s", flush=True)
         await load(f"http://127.0.0.1:{port}/api/me", headers, len(headers))  # every first visit
         for endpoint in [e for e in ENDPOINTS if not args.only or any(o in e for o in args.only)]:
-            async with aiohttp.ClientSession() as session:
-                async with session.get(f"http://127.0.0.1:{port}{endpoint}", headers={"Authorization": headers[0]}) as r:
-                    size = len(await r.read())
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{port}{endpoint}", headers={"Authorization": headers[0]}) as r,
+            ):
+                size = len(await r.read())
             bare_port = free_port()
             bare = callgrind(BARE_SERVER, [str(bare_port), str(size)], work / f"bare{len(rows)}.out", env)
             try:
                 await up(f"http://127.0.0.1:{bare_port}/", bare, work / f"bare{len(rows)}.out.log")
-                mine = await count(ours.pid, work / "ours.out", f"http://127.0.0.1:{port}{endpoint}",
-                                   headers, args.requests, f"ours{len(rows)}")
-                base = await count(bare.pid, work / f"bare{len(rows)}.out", f"http://127.0.0.1:{bare_port}{endpoint}",
-                                   headers, args.requests, "bare")
+                mine = await count(
+                    ours.pid,
+                    work / "ours.out",
+                    f"http://127.0.0.1:{port}{endpoint}",
+                    headers,
+                    args.requests,
+                    f"ours{len(rows)}",
+                )
+                base = await count(
+                    bare.pid,
+                    work / f"bare{len(rows)}.out",
+                    f"http://127.0.0.1:{bare_port}{endpoint}",
+                    headers,
+                    args.requests,
+                    "bare",
+                )
             finally:
                 stop(bare)
             rows.append((endpoint, size, mine, base))
@@ -188,8 +233,10 @@ async def main() -> None:
     finally:
         stop(ours)
     print()
-    print(f"{users:,} users; db {args.db_url.split(':')[0]}; {args.requests:,} requests per endpoint "
-          "after 300 to warm up; instructions of the server's main thread, counted by callgrind")
+    print(
+        f"{users:,} users; db {args.db_url.split(':')[0]}; {args.requests:,} requests per endpoint "
+        "after 300 to warm up; instructions of the server's main thread, counted by callgrind"
+    )
     print()
     print("| endpoint | body bytes | instructions/request | bare | bare/endpoint |")
     print("|---|---:|---:|---:|---:|")

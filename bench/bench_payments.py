@@ -53,6 +53,7 @@ TARGET = 1_000  # payments per second
 
 # -- the Telegram side, in its own process ----------------------------------------------
 
+
 def plan(updates: int, duplicates: float, seed: int = 7) -> list[tuple[int, str, int]]:
     """[(tg_id, charge_id, stars)] in delivery order; a ``duplicates`` share repeats an earlier charge."""
     rng = random.Random(seed)
@@ -94,6 +95,7 @@ def emulator_main(conn, updates: int, duplicates: float) -> None:
 
 # -- the database ---------------------------------------------------------------------------
 
+
 async def seed(url: str, plan_: list[tuple[int, str, int]]) -> None:
     """Users (a fifth of them referred) and the invoices the payments pay."""
     from tondonate.db import open_database
@@ -101,14 +103,21 @@ async def seed(url: str, plan_: list[tuple[int, str, int]]) -> None:
     db = open_database(url)
     await db.start()
     now = int(time.time())
-    users = [(tg_id, f"User {tg_id}", now, now, FIRST_ID if tg_id % 5 == 0 and tg_id != FIRST_ID else None)
-             for tg_id in range(FIRST_ID, FIRST_ID + USERS)]
-    await db.executemany("INSERT INTO users (tg_id, first_name, created_at, updated_at, referrer_id) VALUES ($1, $2, $3, $4, $5)",
-                         sorted(users, key=lambda u: u[4] is not None))
+    users = [
+        (tg_id, f"User {tg_id}", now, now, FIRST_ID if tg_id % 5 == 0 and tg_id != FIRST_ID else None)
+        for tg_id in range(FIRST_ID, FIRST_ID + USERS)
+    ]
+    await db.executemany(
+        "INSERT INTO users (tg_id, first_name, created_at, updated_at, referrer_id) VALUES ($1, $2, $3, $4, $5)",
+        sorted(users, key=lambda u: u[4] is not None),
+    )
     invoices = {charge: (f"inv-{charge}", tg_id, stars, None, "0.5", now) for tg_id, charge, stars in plan_}
     invoices["warm"] = ("inv-warm", FIRST_ID, 1, None, "0.5", now)
-    await db.executemany("INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
-                         "VALUES ($1, $2, $3, $4, $5, $6)", list(invoices.values()))
+    await db.executemany(
+        "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        list(invoices.values()),
+    )
     await db.stop()
 
 
@@ -182,6 +191,7 @@ async def plain_insert_rate(path: str, count: int) -> float:
 
 # -- the bot side: the real app ---------------------------------------------------------------
 
+
 class Counter(logging.Handler):
     """Counts aiogram's "Update id=... is handled" lines: every update fully processed."""
 
@@ -202,16 +212,20 @@ async def run_bot(url: str, conn, updates: int, profile: str | None) -> tuple[fl
     """The server as `tondonate serve` runs it; the clock runs from "go" to the last update handled."""
     from aiohttp import web
 
-    from tondonate.server import create_app
     from tondonate.config import Config
+    from tondonate.server import create_app
 
     counter = Counter()
     event_log = logging.getLogger("aiogram.event")
     event_log.setLevel(logging.INFO)
     event_log.addHandler(counter)
     event_log.propagate = False
-    config = Config().replace(bot={"token": TOKEN, "api_base": conn.recv()}, webapp={"url": "https://example.org/app"},
-                              db={"url": url}, settings={"rate.static_tons_per_star": "0.5"})
+    config = Config().replace(
+        bot={"token": TOKEN, "api_base": conn.recv()},
+        webapp={"url": "https://example.org/app"},
+        db={"url": url},
+        settings={"rate.static_tons_per_star": "0.5"},
+    )
     profiler = cProfile.Profile() if profile else None
     runner = web.AppRunner(create_app(config), access_log=None)
     await runner.setup()  # starts polling
@@ -288,16 +302,24 @@ def main() -> None:
         plain_rate = asyncio.run(plain_insert_rate(os.path.join(tmp, "plain.db"), args.raw))
 
     bot_rate = handled / elapsed
-    print(f"\n{args.updates} successful_payment updates ({unique} unique charges, {args.updates - unique} duplicates), "
-          f"{elapsed:.2f} s; {donations} donations, {thanked} thank-you messages; "
-          f"CPU per update: bot process {cpu * 1000 / args.updates:.2f} ms, emulator process {emulator_cpu * 1000 / args.updates:.2f} ms "
-          f"(load average {os.getloadavg()[0]:.1f})\n")
+    print(
+        f"\n{args.updates} successful_payment updates ({unique} unique charges, {args.updates - unique} duplicates), "
+        f"{elapsed:.2f} s; {donations} donations, {thanked} thank-you messages; "
+        f"CPU per update: bot process {cpu * 1000 / args.updates:.2f} ms, emulator process {emulator_cpu * 1000 / args.updates:.2f} ms "
+        f"(load average {os.getloadavg()[0]:.1f})\n"
+    )
     print("| path | per second | vs write_steps |")
     print("| --- | ---: | ---: |")
-    print(f"| updates through the real dispatcher (emulator -> aiogram -> ledger -> SQLite) | {bot_rate:,.0f} | {bot_rate / steps_rate:.2f} |")
-    print(f"| unique payments credited through the dispatcher | {unique / elapsed:,.0f} | {unique / elapsed / steps_rate:.2f} |")
+    print(
+        f"| updates through the real dispatcher (emulator -> aiogram -> ledger -> SQLite) | {bot_rate:,.0f} | {bot_rate / steps_rate:.2f} |"
+    )
+    print(
+        f"| unique payments credited through the dispatcher | {unique / elapsed:,.0f} | {unique / elapsed / steps_rate:.2f} |"
+    )
     print(f"| crediting batch via Database.write_steps, one payment per transaction | {steps_rate:,.0f} | 1.00 |")
-    print(f"| the same, 200 payments per transaction (the ledger's group commit) | {group_rate:,.0f} | {group_rate / steps_rate:.2f} |")
+    print(
+        f"| the same, 200 payments per transaction (the ledger's group commit) | {group_rate:,.0f} | {group_rate / steps_rate:.2f} |"
+    )
     print(f"| plain aiosqlite, one INSERT per transaction | {plain_rate:,.0f} | {plain_rate / steps_rate:.2f} |")
     verdict = "meets" if bot_rate >= TARGET else "misses"
     print(f"\nTarget >= {TARGET:,} payments/s through the dispatcher: {verdict} it ({os.cpu_count()} CPUs).")

@@ -21,19 +21,30 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
-
 from conftest import DIALECTS, TOKEN, Stack, with_search_path
-from tondonate.server import appkeys
+
 from tondonate.api.context import API
 from tondonate.db.migrate import migrate
 from tondonate.ledger import IncomingPayment
+from tondonate.server import appkeys
 from tondonate.settings import set_setting
 from tondonate.users import Profile
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Children before parents (foreign keys); users references itself, which one DELETE handles.
-TABLES = ["donations", "payments", "invoices", "user_week_totals", "user_totals", "referrer_week_totals",
-          "referrer_totals", "users", "settings", "rates", "sync_state"]
+TABLES = [
+    "donations",
+    "payments",
+    "invoices",
+    "user_week_totals",
+    "user_totals",
+    "referrer_week_totals",
+    "referrer_totals",
+    "users",
+    "settings",
+    "rates",
+    "sync_state",
+]
 _charges = itertools.count(1)
 
 
@@ -54,9 +65,9 @@ def api_db_url(request, tmp_path_factory):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def app_stack(api_db_url):
-    from tondonate.server import create_app
     from tondonate.config import Config
     from tondonate.emulator import BotAPIEmulator
+    from tondonate.server import create_app
 
     async with BotAPIEmulator(token=TOKEN, bot_username="tondonate_test_bot") as botapi:
         config = Config().replace(
@@ -91,6 +102,7 @@ async def stack(app_stack):
 
 # -- making data through the real paths ------------------------------------------------
 
+
 def berlin(*args) -> int:
     """Unix seconds of a Europe/Berlin wall-clock time: ``berlin(2026, 3, 8, 23, 59, 59)``."""
     return int(datetime(*args, tzinfo=BERLIN).timestamp())
@@ -121,7 +133,9 @@ async def donate(stack: Stack, user: dict, stars: int, paid_at: int, *, invoice:
         payload = (await resp.json())["invoice_id"]
     charge_id = f"stxTEST{next(_charges)}"
     ledger = stack.app[appkeys.LEDGER]
-    result = await ledger.credit(IncomingPayment(charge_id, user["id"], payload, stars, "XTR", paid_at, Profile.from_telegram(user)))
+    result = await ledger.credit(
+        IncomingPayment(charge_id, user["id"], payload, stars, "XTR", paid_at, Profile.from_telegram(user))
+    )
     assert result.status == "credited", result
     return charge_id
 
@@ -133,7 +147,9 @@ async def error_of(resp, status: int, code: str | None = None) -> dict:
     body = await resp.json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
     error = body["error"]
-    assert isinstance(error["code"], str) and error["code"].replace("_", "").isalpha() and error["code"].islower(), error
+    assert isinstance(error["code"], str) and error["code"].replace("_", "").isalpha() and error["code"].islower(), (
+        error
+    )
     assert isinstance(error["message"], str) and error["message"], error
     if code is not None:
         assert error["code"] == code, error

@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from pg_schemas import SchemaMaker, new_schema_name, schema_url, with_search_path  # noqa: F401  (with_search_path: for test modules)
+
 from tondonate.db import open_database
 from tondonate.db.migrate import migrate
 from tondonate.settings import build_settings
@@ -187,7 +187,13 @@ class Stack:
         return self.app[API].model
 
     def user(self, tg_id, **fields):
-        user = {"id": tg_id, "is_bot": False, "first_name": fields.pop("first_name", f"User{tg_id}"), "language_code": "ru", **fields}
+        user = {
+            "id": tg_id,
+            "is_bot": False,
+            "first_name": fields.pop("first_name", f"User{tg_id}"),
+            "language_code": "ru",
+            **fields,
+        }
         return user
 
     def auth(self, user, **kwargs):
@@ -232,8 +238,8 @@ def make_dataset(settings):
     side tables.  Returns the ledger's settings snapshot.
     """
     from tondonate.ledger import IncomingPayment, open_ledger
-    from tondonate.settings import set_setting
     from tondonate.ledger.referrals import ensure_user
+    from tondonate.settings import set_setting
     from tondonate.users import Profile, set_blocked
 
     async def make(db):
@@ -250,7 +256,12 @@ def make_dataset(settings):
         await set_blocked(db, 5, True)
         await db.execute(
             "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            "inv-1", 2, 100, "place1", "1.5", t + 10,
+            "inv-1",
+            2,
+            100,
+            "place1",
+            "1.5",
+            t + 10,
         )
         async with open_ledger(db, lambda: snapshot, clock=lambda: t + 100) as ledger:
             await _pay(ledger, t, profiles)

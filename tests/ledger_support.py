@@ -31,7 +31,9 @@ async def break_donations(db):
     if db.dialect == "sqlite":
         await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations BEGIN SELECT RAISE(ABORT, 'boom'); END")
     else:
-        await db.execute("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$")
+        await db.execute(
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$"
+        )
         await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations FOR EACH ROW EXECUTE FUNCTION boom()")
 
 

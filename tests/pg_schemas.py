@@ -69,6 +69,7 @@ def drop(server_url: str, name: str) -> None:
 
 # -- used by conftest -----------------------------------------------------------------
 
+
 class SchemaMaker:
     """``take()`` a fresh migrated schema, ``release(name)`` it after the test."""
 

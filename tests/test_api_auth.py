@@ -11,15 +11,21 @@ import time
 from urllib.parse import parse_qsl, quote
 
 import pytest
-
 from api_support import api_db_url, app_stack, configure, error_of, stack, visit  # noqa: F401  (fixtures)
 from conftest import TOKEN
+
 from tondonate.emulator import init_data_hash, sign_init_data
 from tondonate.users import set_blocked
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-API_GETS = ["/api/me", "/api/config", "/api/leaderboard/all-time", "/api/leaderboard/week", "/api/leaderboard/referrals"]
+API_GETS = [
+    "/api/me",
+    "/api/config",
+    "/api/leaderboard/all-time",
+    "/api/leaderboard/week",
+    "/api/leaderboard/referrals",
+]
 API_POSTS = {"/api/payments/create-invoice": {"preset_id": "place1"}, "/api/referral/attach": {"referrer_id": 1}}
 OTHER_TOKEN = "654321:ANOTHER-bot-token"
 
@@ -34,7 +40,8 @@ def _fields(raw: str) -> list[tuple[str, str]]:
 
 async def _db_user(stack, tg_id: int):
     return await stack.db.fetchrow(
-        "SELECT username, first_name, photo_url, language_code, referrer_id, is_blocked FROM users WHERE tg_id = $1", tg_id
+        "SELECT username, first_name, photo_url, language_code, referrer_id, is_blocked FROM users WHERE tg_id = $1",
+        tg_id,
     )
 
 
@@ -79,17 +86,29 @@ async def test_bad_init_data_is_401(stack):
             "invalid_init_data_hash",
         ),
         "added field": ("tma " + good + "&start_param=ref_1002", "invalid_init_data_hash"),
-        "duplicate user key": ("tma " + good + "&user=" + quote(dict(_fields(good))["user"], safe=""), "malformed_init_data"),
+        "duplicate user key": (
+            "tma " + good + "&user=" + quote(dict(_fields(good))["user"], safe=""),
+            "malformed_init_data",
+        ),
         "duplicate hash key": ("tma " + good + "&hash=" + dict(_fields(good))["hash"], "malformed_init_data"),
         "signed but no user": ("tma " + resigned_without("user"), "malformed_init_data"),
         "signed but no auth_date": ("tma " + resigned_without("auth_date"), "malformed_init_data"),
-        "signed, user not JSON": ("tma " + sign_init_data(TOKEN, alice, extra={"user": "not json"}), "malformed_init_data"),
+        "signed, user not JSON": (
+            "tma " + sign_init_data(TOKEN, alice, extra={"user": "not json"}),
+            "malformed_init_data",
+        ),
         "signed, user a list": ("tma " + sign_init_data(TOKEN, alice, extra={"user": [1, 2]}), "malformed_init_data"),
-        "signed, id a string": ("tma " + sign_init_data(TOKEN, {"id": "1001", "first_name": "A"}), "malformed_init_data"),
+        "signed, id a string": (
+            "tma " + sign_init_data(TOKEN, {"id": "1001", "first_name": "A"}),
+            "malformed_init_data",
+        ),
         "signed, id zero": ("tma " + sign_init_data(TOKEN, {"id": 0, "first_name": "A"}), "malformed_init_data"),
         "signed, id true": ("tma " + sign_init_data(TOKEN, {"id": True, "first_name": "A"}), "malformed_init_data"),
         "signed, id too big": ("tma " + sign_init_data(TOKEN, {"id": 2**63, "first_name": "A"}), "malformed_init_data"),
-        "signed, auth_date text": ("tma " + sign_init_data(TOKEN, alice, extra={"auth_date": "yesterday"}), "malformed_init_data"),
+        "signed, auth_date text": (
+            "tma " + sign_init_data(TOKEN, alice, extra={"auth_date": "yesterday"}),
+            "malformed_init_data",
+        ),
     }
     for name, (header, code) in cases.items():
         headers = {} if header is None else {"Authorization": header}
@@ -97,7 +116,9 @@ async def test_bad_init_data_is_401(stack):
         assert resp.status == 401, (name, await resp.text())
         await error_of(resp, 401, code)
     # A header beyond aiohttp's 8190-byte field limit is refused by the HTTP parser itself (a 4xx).
-    resp = await client.get("/api/me", headers={"Authorization": "tma " + sign_init_data(TOKEN, alice, extra={"pad": "x" * 9000})})
+    resp = await client.get(
+        "/api/me", headers={"Authorization": "tma " + sign_init_data(TOKEN, alice, extra={"pad": "x" * 9000})}
+    )
     assert resp.status == 400
     # None of those created anyone.
     assert await stack.db.fetchval("SELECT COUNT(*) FROM users") == 0
@@ -115,7 +136,9 @@ async def test_every_route_requires_auth(stack):
         await error_of(await stack.client.post(path, json=body), 401, "missing_init_data")
         await error_of(await stack.client.post(path, json=body, headers=expired), 401, "init_data_expired")
         # A bad body from an unauthenticated client is still a 401, not a 400.
-        await error_of(await stack.client.post(path, data=b"{not json", headers={"Content-Type": "application/json"}), 401)
+        await error_of(
+            await stack.client.post(path, data=b"{not json", headers={"Content-Type": "application/json"}), 401
+        )
         await error_of(await stack.client.post(path, json={"referrer_id": "x", "stars_amount": "x"}), 401)
     # The document describing the API is public.
     assert (await stack.client.get("/api/openapi.json")).status == 200
@@ -130,7 +153,9 @@ async def test_valid_init_data_variants(stack):
     assert (await visit(stack, alice, auth_date=now - 86_400 + 60))["tg_id"] == 1001
     # Real initData carries more fields (query_id, chat_type/chat_instance, Bot API 8 "signature"):
     # they are part of the data-check-string like any other field.
-    assert (await visit(stack, alice, query_id="AAE", chat_type="private", extra={"signature": "c2ln"}))["tg_id"] == 1001
+    assert (await visit(stack, alice, query_id="AAE", chat_type="private", extra={"signature": "c2ln"}))[
+        "tg_id"
+    ] == 1001
     # The scheme is case-insensitive; spaces around the value are ignored.
     raw = sign_init_data(TOKEN, alice)
     resp = await stack.client.get("/api/me", headers={"Authorization": "TMA  " + raw + " "})
@@ -160,10 +185,18 @@ async def test_first_visit_creates_user_and_later_visits_refresh_profile(stack):
     alice = stack.user(1001, username="alice", first_name="Alice", photo_url="https://t.me/a.jpg", language_code="en")
     assert await _db_user(stack, 1001) is None
     me = await visit(stack, alice)
-    assert me["tg_id"] == 1001 and (me["username"], me["first_name"], me["photo_url"]) == ("alice", "Alice", "https://t.me/a.jpg")
+    assert me["tg_id"] == 1001 and (me["username"], me["first_name"], me["photo_url"]) == (
+        "alice",
+        "Alice",
+        "https://t.me/a.jpg",
+    )
     row = await _db_user(stack, 1001)
     assert (row["username"], row["first_name"], row["photo_url"], row["language_code"]) == (
-        "alice", "Alice", "https://t.me/a.jpg", "en")
+        "alice",
+        "Alice",
+        "https://t.me/a.jpg",
+        "en",
+    )
     assert row["referrer_id"] is None and not row["is_blocked"]
 
     # A changed username (and language) is stored and shown at once, by /me and on the boards.
@@ -298,25 +331,53 @@ async def test_referral_attach_endpoint(stack):
     assert (await visit(stack, referrer))["referrals_count"] == 1
 
     # The same rule as start_param: an existing user, self, unknown.
-    await error_of(await stack.post("/api/referral/attach", stack.user(3002), {"referrer_id": 3001}), 409, "already_registered")
+    await error_of(
+        await stack.post("/api/referral/attach", stack.user(3002), {"referrer_id": 3001}), 409, "already_registered"
+    )
     await error_of(await stack.post("/api/referral/attach", referrer, {"referrer_id": 3002}), 409, "already_registered")
-    await error_of(await stack.post("/api/referral/attach", stack.user(3003), {"referrer_id": 3003}), 400, "self_referral")
-    await error_of(await stack.post("/api/referral/attach", stack.user(3004), {"referrer_id": 424242}), 404, "unknown_referrer")
+    await error_of(
+        await stack.post("/api/referral/attach", stack.user(3003), {"referrer_id": 3003}), 400, "self_referral"
+    )
+    await error_of(
+        await stack.post("/api/referral/attach", stack.user(3004), {"referrer_id": 424242}), 404, "unknown_referrer"
+    )
     for tg_id in (3003, 3004):  # the refused attach still created the user, without a referrer
         assert (await _db_user(stack, tg_id))["referrer_id"] is None
     assert (await _db_user(stack, 3001))["referrer_id"] is None
 
     # Bad bodies are 400, and create nobody.
     newcomer = stack.user(3005)
-    for body in ({}, {"referrer_id": None}, {"referrer_id": "3001"}, {"referrer_id": 3001.0}, {"referrer_id": True},
-                 {"referrer_id": 0}, {"referrer_id": -5}, {"referrer_id": 2**63}, [3001], "3001", 3001):
+    for body in (
+        {},
+        {"referrer_id": None},
+        {"referrer_id": "3001"},
+        {"referrer_id": 3001.0},
+        {"referrer_id": True},
+        {"referrer_id": 0},
+        {"referrer_id": -5},
+        {"referrer_id": 2**63},
+        [3001],
+        "3001",
+        3001,
+    ):
         await error_of(await stack.post("/api/referral/attach", newcomer, body), 400)
     headers = stack.auth(newcomer)
-    for data in (b"{", b"\xff\xfe", b"[" * 5000, b'{"referrer_id": 1e400}', b'{"referrer_id": 99999999999999999999999}'):
-        resp = await stack.client.post("/api/referral/attach", data=data, headers={**headers, "Content-Type": "application/json"})
+    for data in (
+        b"{",
+        b"\xff\xfe",
+        b"[" * 5000,
+        b'{"referrer_id": 1e400}',
+        b'{"referrer_id": 99999999999999999999999}',
+    ):
+        resp = await stack.client.post(
+            "/api/referral/attach", data=data, headers={**headers, "Content-Type": "application/json"}
+        )
         await error_of(resp, 400)
-    resp = await stack.client.post("/api/referral/attach", data=b"referrer_id=3001",
-                                   headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
+    resp = await stack.client.post(
+        "/api/referral/attach",
+        data=b"referrer_id=3001",
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     await error_of(resp, 400, "invalid_body")
     assert await _db_user(stack, 3005) is None
 

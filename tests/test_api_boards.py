@@ -13,20 +13,42 @@ from datetime import datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-
 from api_support import (  # noqa: F401  (fixtures)
-    BERLIN, api_db_url, app_stack, berlin, configure, donate, error_of, stack, visit,
+    BERLIN,
+    api_db_url,
+    app_stack,
+    berlin,
+    configure,
+    donate,
+    error_of,
+    stack,
+    visit,
 )
 from conftest import Stack
+
 from tondonate.server import appkeys
 from tondonate.users import set_blocked
 from tondonate.weeks import current_week_key
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-ME_KEYS = {"tg_id", "username", "first_name", "photo_url", "tons_total", "tons_week", "rank_all_time", "rank_week",
-           "referrals_count", "referrals_tons_total", "referrals_tons_week", "rank_referrals", "referrer_id",
-           "referral_link", "week_key"}
+ME_KEYS = {
+    "tg_id",
+    "username",
+    "first_name",
+    "photo_url",
+    "tons_total",
+    "tons_week",
+    "rank_all_time",
+    "rank_week",
+    "referrals_count",
+    "referrals_tons_total",
+    "referrals_tons_week",
+    "rank_referrals",
+    "referrer_id",
+    "referral_link",
+    "week_key",
+}
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
 
 
@@ -50,10 +72,21 @@ async def test_empty_boards_and_a_new_users_me(stack):
     me = await visit(stack, alice)
     week = current_week_key(BERLIN)
     assert me == {
-        "tg_id": 101, "username": "alice", "first_name": "User101", "photo_url": "https://t.me/i/a.jpg",
-        "tons_total": "0.00", "tons_week": "0.00", "rank_all_time": None, "rank_week": None,
-        "referrals_count": 0, "referrals_tons_total": "0.00", "referrals_tons_week": "0.00", "rank_referrals": None,
-        "referrer_id": None, "referral_link": "https://t.me/tondonate_test_bot?startapp=ref_101", "week_key": week,
+        "tg_id": 101,
+        "username": "alice",
+        "first_name": "User101",
+        "photo_url": "https://t.me/i/a.jpg",
+        "tons_total": "0.00",
+        "tons_week": "0.00",
+        "rank_all_time": None,
+        "rank_week": None,
+        "referrals_count": 0,
+        "referrals_tons_total": "0.00",
+        "referrals_tons_week": "0.00",
+        "rank_referrals": None,
+        "referrer_id": None,
+        "referral_link": "https://t.me/tondonate_test_bot?startapp=ref_101",
+        "week_key": week,
     }
     page = await board(stack, "/api/leaderboard/all-time", alice)
     assert page == {"items": [], "limit": 50, "offset": 0, "next_offset": None, "me": None}
@@ -90,7 +123,11 @@ async def test_me_totals_ranks_and_formatting(stack):
     me = await visit(stack, ref)
     assert (me["tons_total"], me["rank_all_time"], me["rank_week"]) == ("0.00", None, None)
     assert (me["referrals_count"], me["referrals_tons_total"], me["referrals_tons_week"], me["rank_referrals"]) == (
-        1, "35.00", "5.00", 1)
+        1,
+        "35.00",
+        "5.00",
+        1,
+    )
 
     page = await board(stack, "/api/leaderboard/all-time", donor)
     assert page["items"] == [
@@ -131,7 +168,12 @@ async def test_pagination(stack):
     expected = [u["id"] for u in donors]
     for path, field in (("/api/leaderboard/all-time", "tons_total"), ("/api/leaderboard/week", "tons_week")):
         full = await board(stack, path, viewer, limit=100)
-        assert (ids(full), ranks(full), full["next_offset"], full["limit"]) == (expected, [1, 2, 3, 4, 5, 6, 7], None, 100)
+        assert (ids(full), ranks(full), full["next_offset"], full["limit"]) == (
+            expected,
+            [1, 2, 3, 4, 5, 6, 7],
+            None,
+            100,
+        )
         assert full["me"] == {"rank": 5, field: "30.00"}
         # Pages of 3: ranks continue across pages, next_offset is null on the last one.
         pages = [await board(stack, path, viewer, limit=3, offset=offset) for offset in (0, 3, 6)]
@@ -153,10 +195,30 @@ async def test_pagination(stack):
             assert beyond["me"] == full["me"]
         assert (await board(stack, path, viewer, limit="%2010%20"))["limit"] == 10  # blanks around are fine
         # Anything but an integer in range is a 400 naming the parameter.
-        for query in ("limit=101", "limit=0", "limit=-1", "limit=abc", "limit=", "limit=1.5", "limit=1e2", "limit=0x10",
-                      "limit=%C2%B2", "limit=%D9%A3", "limit=%EF%BC%95", "limit=%2B5", "limit=%2D1", "limit=5&limit=6",
-                      "limit=99999999999999999999999", "offset=-1", "offset=abc", "offset=", "offset=1.0",
-                      f"offset={2**53}", "offset=0&offset=1", "limit=10;offset=1"):
+        for query in (
+            "limit=101",
+            "limit=0",
+            "limit=-1",
+            "limit=abc",
+            "limit=",
+            "limit=1.5",
+            "limit=1e2",
+            "limit=0x10",
+            "limit=%C2%B2",
+            "limit=%D9%A3",
+            "limit=%EF%BC%95",
+            "limit=%2B5",
+            "limit=%2D1",
+            "limit=5&limit=6",
+            "limit=99999999999999999999999",
+            "offset=-1",
+            "offset=abc",
+            "offset=",
+            "offset=1.0",
+            f"offset={2**53}",
+            "offset=0&offset=1",
+            "limit=10;offset=1",
+        ):
             resp = await stack.client.get(f"{path}?{query}", headers=stack.auth(viewer))
             error = await error_of(resp, 400, "invalid_parameter")
             assert ("limit" if query.startswith("limit") else "offset") in error["message"], query
@@ -224,7 +286,11 @@ async def test_week_boundaries_and_past_weeks(stack):
     assert w11["me"] is None
     # A week with the switch to summer time: its offsets differ at both ends.
     w13 = await board(stack, "/api/leaderboard/week", late, week_key="2026-W13")
-    assert (w13["items"], w13["week_start"], w13["week_end"]) == ([], "2026-03-23T00:00:00+01:00", "2026-03-30T00:00:00+02:00")
+    assert (w13["items"], w13["week_start"], w13["week_end"]) == (
+        [],
+        "2026-03-23T00:00:00+01:00",
+        "2026-03-30T00:00:00+02:00",
+    )
     # The default is the current week; all-time has everyone.
     current = await board(stack, "/api/leaderboard/week", late)
     assert (current["week_key"], ids(current)) == (current_week_key(BERLIN), [603])
@@ -235,16 +301,35 @@ async def test_week_boundaries_and_past_weeks(stack):
     me = await visit(stack, late)
     assert (me["tons_total"], me["tons_week"], me["rank_week"]) == ("10.00", "0.00", None)
     # Any week stays queryable: long ago, the first and last weeks the calendar can bound, and the future.
-    for key, start in (("2020-W01", "2019-12-30T00:00:00+01:00"), ("2020-W53", "2020-12-28T00:00:00+01:00"),
-                       ("0001-W02", "0001-01-07T23:06:32+00:00"), ("9999-W51", "9999-12-20T00:00:00+01:00"),
-                       ("2099-W10", "2099-03-02T00:00:00+01:00")):
+    for key, start in (
+        ("2020-W01", "2019-12-30T00:00:00+01:00"),
+        ("2020-W53", "2020-12-28T00:00:00+01:00"),
+        ("0001-W02", "0001-01-07T23:06:32+00:00"),
+        ("9999-W51", "9999-12-20T00:00:00+01:00"),
+        ("2099-W10", "2099-03-02T00:00:00+01:00"),
+    ):
         page = await board(stack, "/api/leaderboard/week", late, week_key=key)
         assert (page["items"], page["week_key"], page["week_start"]) == ([], key, start)
         assert ISO_WITH_OFFSET.match(page["week_end"])
     # Malformed (or unbounded) week keys are a 400.
-    for bad in ("2026W10", "2026-w10", "2026-W1", "2026-W010", "26-W10", "2026-W00", "2026-W54", "2025-W53",
-                "abcd-W10", "2026-W10x", "%202026-W10", "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-W10", "0000-W01",
-                "0001-W01", "9999-W52", "2026-W10&week_key=2026-W11"):
+    for bad in (
+        "2026W10",
+        "2026-w10",
+        "2026-W1",
+        "2026-W010",
+        "26-W10",
+        "2026-W00",
+        "2026-W54",
+        "2025-W53",
+        "abcd-W10",
+        "2026-W10x",
+        "%202026-W10",
+        "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-W10",
+        "0000-W01",
+        "0001-W01",
+        "9999-W52",
+        "2026-W10&week_key=2026-W11",
+    ):
         resp = await stack.client.get(f"/api/leaderboard/week?week_key={bad}", headers=stack.auth(late))
         await error_of(resp, 400, "invalid_week_key")
 
@@ -268,12 +353,33 @@ async def test_referrals_board(stack):
     page = await board(stack, "/api/leaderboard/referrals", a)
     assert page["period"] == "all" and page["next_offset"] is None
     assert page["items"] == [
-        {"rank": 1, "tg_id": 701, "username": "a", "first_name": "User701", "photo_url": None,
-         "referrals_count": 2, "referrals_tons_total": "35.00", "referrals_tons_week": "5.00"},
-        {"rank": 2, "tg_id": 702, "username": None, "first_name": "User702", "photo_url": None,
-         "referrals_count": 1, "referrals_tons_total": "20.00", "referrals_tons_week": "20.00"},
+        {
+            "rank": 1,
+            "tg_id": 701,
+            "username": "a",
+            "first_name": "User701",
+            "photo_url": None,
+            "referrals_count": 2,
+            "referrals_tons_total": "35.00",
+            "referrals_tons_week": "5.00",
+        },
+        {
+            "rank": 2,
+            "tg_id": 702,
+            "username": None,
+            "first_name": "User702",
+            "photo_url": None,
+            "referrals_count": 1,
+            "referrals_tons_total": "20.00",
+            "referrals_tons_week": "20.00",
+        },
     ]
-    assert page["me"] == {"rank": 1, "referrals_count": 2, "referrals_tons_total": "35.00", "referrals_tons_week": "5.00"}
+    assert page["me"] == {
+        "rank": 1,
+        "referrals_count": 2,
+        "referrals_tons_total": "35.00",
+        "referrals_tons_week": "5.00",
+    }
     week = await board(stack, "/api/leaderboard/referrals", a, period="week")
     assert (week["period"], ids(week), ranks(week)) == ("week", [702, 701], [1, 2])
     assert week["me"] == {**page["me"], "rank": 2}
@@ -321,7 +427,10 @@ async def test_blocked_and_zero_users_are_not_listed(stack):
     # Blocked: off the all-time, current, past-week and referral boards; the ranks close up.
     assert await set_blocked(stack.db, 802, True)
     await stack.settle()
-    for page in (await board(stack, "/api/leaderboard/all-time", viewer), await board(stack, "/api/leaderboard/week", viewer)):
+    for page in (
+        await board(stack, "/api/leaderboard/all-time", viewer),
+        await board(stack, "/api/leaderboard/week", viewer),
+    ):
         assert (ids(page), ranks(page)) == ([801, 803, 812], [1, 2, 3])
     assert ids(await board(stack, "/api/leaderboard/week", viewer, week_key=past_week)) == []
     assert ids(await board(stack, "/api/leaderboard/referrals", viewer)) == []
@@ -396,8 +505,13 @@ async def test_board_order_packs_tons_time_and_id():
 
     rows = [(5, 10**30, 7), (2**63 - 1, 10**30, 7), (3, 10**30, 2**32 - 1), (4, 1, 0), (1, 1, 0), (6, 10**30, 0)]
     board = Board.build(rows, lambda _id: True)
-    assert board.page(0, 10) == [(1, 6, 10**30), (2, 5, 10**30), (3, 2**63 - 1, 10**30), (4, 3, 10**30),
-                                 (5, 1, 1), (6, 4, 1)]
+    assert board.page(0, 10) == [
+        (1, 6, 10**30),
+        (2, 5, 10**30),
+        (3, 2**63 - 1, 10**30),
+        (4, 3, 10**30),
+        (5, 1, 1),
+        (6, 4, 1),
+    ]
     with pytest.raises(ValueError):
         board.set(8, 1, 2**32)
-

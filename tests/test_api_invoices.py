@@ -4,8 +4,8 @@ paid invoice travelling through the real bot (the emulator's pay) onto the board
 from __future__ import annotations
 
 import pytest
-
 from api_support import BERLIN, api_db_url, app_stack, configure, error_of, stack, visit  # noqa: F401  (fixtures)
+
 from tondonate.weeks import current_week_key
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -29,15 +29,34 @@ async def test_config(stack):
     alice = stack.user(1)
     assert await get_config(stack, alice) == {
         "presets": [{"id": "place1", "stars": 100}, {"id": "place2", "stars": 50}, {"id": "place3", "stars": 25}],
-        "min_stars": 1, "max_stars": 10_000, "tons_per_star": "1", "tons_decimals": 2, "tons_rounding": "down",
-        "bot_username": "tondonate_test_bot", "week_key": current_week_key(BERLIN),
+        "min_stars": 1,
+        "max_stars": 10_000,
+        "tons_per_star": "1",
+        "tons_decimals": 2,
+        "tons_rounding": "down",
+        "bot_username": "tondonate_test_bot",
+        "week_key": current_week_key(BERLIN),
     }
-    await configure(stack, **{"donations.presets": [300, 200, 100], "donations.min_stars": 5, "donations.max_stars": 500,
-                              "rate.static_tons_per_star": "0.0125", "tons.decimals": 3, "tons.rounding": "half_up"})
+    await configure(
+        stack,
+        **{
+            "donations.presets": [300, 200, 100],
+            "donations.min_stars": 5,
+            "donations.max_stars": 500,
+            "rate.static_tons_per_star": "0.0125",
+            "tons.decimals": 3,
+            "tons.rounding": "half_up",
+        },
+    )
     config = await get_config(stack, alice)
     assert [p["stars"] for p in config["presets"]] == [300, 200, 100]
-    assert (config["min_stars"], config["max_stars"], config["tons_per_star"], config["tons_decimals"], config["tons_rounding"]) == (
-        5, 500, "0.0125", 3, "half_up")
+    assert (
+        config["min_stars"],
+        config["max_stars"],
+        config["tons_per_star"],
+        config["tons_decimals"],
+        config["tons_rounding"],
+    ) == (5, 500, "0.0125", 3, "half_up")
     await configure(stack, **{"rate.static_tons_per_star": "1e1"})  # stored as Decimal("1E+1")
     assert (await get_config(stack, alice))["tons_per_star"] == "10"
 
@@ -50,8 +69,9 @@ async def test_create_invoice_custom_amounts_and_presets(stack):
     # The link is a real createInvoiceLink result whose payload is our invoice id.
     sent = stack.botapi.invoice(invoice["invoice_link"])
     assert (sent["payload"], sent["amount"], sent["currency"]) == (invoice["invoice_id"], 100, "XTR")
-    row = await stack.db.fetchrow("SELECT tg_id, stars_amount, preset_id, tons_per_star FROM invoices WHERE id = $1",
-                                  invoice["invoice_id"])
+    row = await stack.db.fetchrow(
+        "SELECT tg_id, stars_amount, preset_id, tons_per_star FROM invoices WHERE id = $1", invoice["invoice_id"]
+    )
     assert (row["tg_id"], row["stars_amount"], row["preset_id"], row["tons_per_star"]) == (11, 100, None, "1")
     assert (await visit(stack, alice))["tg_id"] == 11  # the first request created the user
 
@@ -72,36 +92,56 @@ async def test_create_invoice_custom_amounts_and_presets(stack):
 
     bob = stack.user(12)
     refused = [
-        ({}, "missing_amount"), ({"stars_amount": None}, "missing_amount"),
-        ({"stars_amount": 0}, "amount_out_of_range"), ({"stars_amount": -5}, "amount_out_of_range"),
-        ({"stars_amount": 10_001}, "amount_out_of_range"), ({"stars_amount": 2**63 - 1}, "amount_out_of_range"),
-        ({"stars_amount": "100"}, "invalid_amount"), ({"stars_amount": 100.0}, "invalid_amount"),
-        ({"stars_amount": 1.5}, "invalid_amount"), ({"stars_amount": True}, "invalid_amount"),
+        ({}, "missing_amount"),
+        ({"stars_amount": None}, "missing_amount"),
+        ({"stars_amount": 0}, "amount_out_of_range"),
+        ({"stars_amount": -5}, "amount_out_of_range"),
+        ({"stars_amount": 10_001}, "amount_out_of_range"),
+        ({"stars_amount": 2**63 - 1}, "amount_out_of_range"),
+        ({"stars_amount": "100"}, "invalid_amount"),
+        ({"stars_amount": 100.0}, "invalid_amount"),
+        ({"stars_amount": 1.5}, "invalid_amount"),
+        ({"stars_amount": True}, "invalid_amount"),
         ({"stars_amount": [100]}, "invalid_amount"),
-        ({"preset_id": "place4"}, "invalid_preset"), ({"preset_id": ""}, "invalid_preset"),
-        ({"preset_id": 1}, "invalid_preset"), ({"preset_id": ["place1"]}, "invalid_preset"),
+        ({"preset_id": "place4"}, "invalid_preset"),
+        ({"preset_id": ""}, "invalid_preset"),
+        ({"preset_id": 1}, "invalid_preset"),
+        ({"preset_id": ["place1"]}, "invalid_preset"),
         ({"preset_id": "PLACE1"}, "invalid_preset"),
         ({"preset_id": "place1", "stars_amount": 99}, "preset_mismatch"),
         ({"preset_id": "place1", "stars_amount": "100"}, "preset_mismatch"),
         ({"preset_id": "place1", "stars_amount": True}, "preset_mismatch"),
         ({"stars_amount": 5, "currency": "XTR"}, "invalid_body"),
-        ([100], "invalid_body"), ("100", "invalid_body"), (100, "invalid_body"), (None, "invalid_body"),
+        ([100], "invalid_body"),
+        ("100", "invalid_body"),
+        (100, "invalid_body"),
+        (None, "invalid_body"),
     ]
     for body, code in refused:
         await error_of(await stack.post(CREATE, bob, body), 400, code)
     headers = stack.auth(bob)
-    for data, content_type in ((b"{", "application/json"), (b"\xff", "application/json"), (b"stars_amount=5", "application/x-www-form-urlencoded"),
-                               (b'{"stars_amount": 5}', "application/octet-stream"), (b"", "application/json"),
-                               (b"[" * 100_000, "application/json")):
+    for data, content_type in (
+        (b"{", "application/json"),
+        (b"\xff", "application/json"),
+        (b"stars_amount=5", "application/x-www-form-urlencoded"),
+        (b'{"stars_amount": 5}', "application/octet-stream"),
+        (b"", "application/json"),
+        (b"[" * 100_000, "application/json"),
+    ):
         resp = await stack.client.post(CREATE, data=data, headers={**headers, "Content-Type": content_type})
         assert 400 <= resp.status < 500, (data[:20], resp.status)
         await error_of(resp, resp.status)
     # A body beyond the server's size limit: 413, in the standard shape.
-    resp = await stack.client.post(CREATE, data=b'{"stars_amount": 5, "x": "' + b"x" * 70_000 + b'"}',
-                                   headers={**headers, "Content-Type": "application/json"})
+    resp = await stack.client.post(
+        CREATE,
+        data=b'{"stars_amount": 5, "x": "' + b"x" * 70_000 + b'"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
     await error_of(resp, 413, "payload_too_large")
     # A text/plain JSON body (what fetch sends for a string body) is accepted.
-    resp = await stack.client.post(CREATE, data=b'{"stars_amount": 5}', headers={**headers, "Content-Type": "text/plain;charset=UTF-8"})
+    resp = await stack.client.post(
+        CREATE, data=b'{"stars_amount": 5}', headers={**headers, "Content-Type": "text/plain;charset=UTF-8"}
+    )
     assert resp.status == 200
     assert await stack.db.fetchval("SELECT COUNT(*) FROM invoices WHERE tg_id = 12") == 1
 
@@ -140,8 +180,9 @@ async def test_paid_invoice_credits_the_quoted_tons(stack):
     me = await visit(stack, alice)
     assert (me["tons_total"], me["tons_week"], me["rank_all_time"], me["rank_week"]) == ("12.50", "12.50", 1, 1)
     page = await (await stack.get("/api/leaderboard/all-time", alice)).json()
-    assert page["items"] == [{"rank": 1, "tg_id": 31, "username": "alice", "first_name": "Alice", "photo_url": None,
-                              "tons_total": "12.50"}]
+    assert page["items"] == [
+        {"rank": 1, "tg_id": 31, "username": "alice", "first_name": "Alice", "photo_url": None, "tons_total": "12.50"}
+    ]
     assert (await create(stack, alice, {"stars_amount": 10}))["tons_amount"] == "20.00"
 
 

@@ -3,7 +3,6 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-
 _QUERY_PARTS = st.builds(
     lambda name, sep, value: name + sep + value,
     st.sampled_from(["limit", "offset", "week_key", "period", "LIMIT", ""]),
@@ -18,8 +17,8 @@ def test_plain_paging_agrees_with_the_full_parse(query):
     """paging's fast path answers only what the full parse would answer the same."""
     from aiohttp.test_utils import make_mocked_request
 
-    from tondonate.api.params import MAX_OFFSET, _plain_paging, query_int
     from tondonate.api.errors import ApiError
+    from tondonate.api.params import MAX_OFFSET, _plain_paging, query_int
 
     fast = _plain_paging(query, 20)
     if fast is None:
@@ -39,6 +38,14 @@ def test_plain_paging_takes_the_usual_queries():
     assert _plain_paging("limit=5&offset=10&week_key=2026-W48", 20) == (5, 10)
     assert _plain_paging("limit=50&offset=0", 20) == (50, 0)  # what the Mini App sends
     assert _plain_paging("limit=050&offset=9007199254740991", 20) == (50, 2**53 - 1)
-    for query in ("offset=%34%30", "limit=0", "offset=1&offset=2", "offset=-1", "limit=1e2",
-                  "limit=101&offset=0", "limit=0&offset=0", "limit=50&offset=9007199254740992"):
+    for query in (
+        "offset=%34%30",
+        "limit=0",
+        "offset=1&offset=2",
+        "offset=-1",
+        "limit=1e2",
+        "limit=101&offset=0",
+        "limit=0&offset=0",
+        "limit=50&offset=9007199254740992",
+    ):
         assert _plain_paging(query, 20) is None  # the full parse decides

@@ -5,16 +5,14 @@ import time
 
 import aiohttp
 import orjson
-
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tondonate.server import appkeys
-from tondonate.server import create_app
-from tondonate.db import open_database
 from tondonate.api.errors import json_errors
-from tondonate.settings import set_setting
+from tondonate.db import open_database
+from tondonate.server import appkeys, create_app
 from tondonate.server.static import IMMUTABLE, NO_CACHE, bundle_dir
+from tondonate.settings import set_setting
 
 
 async def test_health(stack):
@@ -112,8 +110,13 @@ async def test_settings_change_reaches_a_running_server_within_5s(stack, db_url)
 
 
 async def test_webhook_mode_receives_updates_with_the_secret(make_config, botapi):
-    server = TestServer(create_app(make_config(bot={"mode": "webhook", "webhook_url": "http://placeholder/tg/hook",
-                                                     "webhook_secret": "s3cret"})))
+    server = TestServer(
+        create_app(
+            make_config(
+                bot={"mode": "webhook", "webhook_url": "http://placeholder/tg/hook", "webhook_secret": "s3cret"}
+            )
+        )
+    )
     # The webhook URL needs the port, known only once the server listens: set it after start.
     await server.start_server()
     try:
@@ -125,9 +128,8 @@ async def test_webhook_mode_receives_updates_with_the_secret(make_config, botapi
         call = await botapi.wait_for_call("sendMessage", timeout=10)
         assert call["chat_id"] == 901
         # A request without the secret is refused.
-        async with aiohttp.ClientSession() as session:
-            async with session.post(url, json={"update_id": 1}) as response:
-                assert response.status == 401
+        async with aiohttp.ClientSession() as session, session.post(url, json={"update_id": 1}) as response:
+            assert response.status == 401
     finally:
         await server.close()
 
@@ -167,7 +169,9 @@ async def test_requests_aiohttp_cannot_parse_get_the_standard_json_error(make_co
             assert error["message"].startswith("The HTTP request could not be read: ")
             assert len(error["message"]) < 300, "the offending bytes are not echoed back whole"
         # ...and the connection after them still serves normally.
-        status, headers, body = await _raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        status, headers, body = await _raw_exchange(
+            port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         assert status.split()[1] == "200" and orjson.loads(body) == {"status": "ok"}
     finally:
         await runner.cleanup()

@@ -86,7 +86,12 @@ def test_installed_entry_point_from_another_folder(tmp_path):
     """``python -m tondonate`` works from any folder (migrations found as package data)."""
     env = {**os.environ, "TONDONATE_DB_URL": f"sqlite:///{tmp_path / 'x.db'}"}
     out = subprocess.run(
-        [sys.executable, "-m", "tondonate", "db", "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tondonate", "db", "migrate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert "0001_initial" in out.stdout

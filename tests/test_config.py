@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 
 from tondonate.config import ConfigError, load_config
-from tondonate.settings import SPECS, SettingError, build_settings, load_settings, parse_cli_value, set_setting, unset_setting
+from tondonate.settings import (
+    SPECS,
+    SettingError,
+    build_settings,
+    load_settings,
+    parse_cli_value,
+    set_setting,
+    unset_setting,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,3 +131,19 @@ def test_cli_values_parse(key, text, expected):
 def test_cli_values_rejected(key, text, fragment):
     with pytest.raises(SettingError, match=fragment):
         parse_cli_value(key, text)
+
+
+async def test_the_donation_range_is_checked_whichever_way_a_setting_changes(db):
+    """set_setting and unset_setting (the CLI and any later admin screen) refuse what leaves no amount."""
+    with pytest.raises(SettingError, match="min_stars 20000 > max_stars 10000"):
+        await set_setting(db, "donations.min_stars", 20_000)
+    with pytest.raises(SettingError, match="min_stars 30 > max_stars 20"):
+        await set_setting(db, "donations.max_stars", 20, {"donations.min_stars": 30})  # the file's min counts
+    await set_setting(db, "donations.max_stars", 50_000)
+    await set_setting(db, "donations.min_stars", 20_000)
+    with pytest.raises(SettingError, match="unsetting donations.max_stars would leave no allowed amount"):
+        await unset_setting(db, "donations.max_stars")
+    current = await load_settings(db, {})
+    assert (current["donations.min_stars"], current["donations.max_stars"]) == (20_000, 50_000)  # nothing changed
+    await set_setting(db, "tons.decimals", 3)  # other keys are not held to the range
+    assert await unset_setting(db, "donations.min_stars") and await unset_setting(db, "donations.max_stars")

@@ -45,3 +45,28 @@ async def test_transaction_rollback(db):
             await conn.execute("INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3)", "x", "1", 1)
             raise RuntimeError("boom")
     assert await db.fetchval("SELECT count(*) FROM settings") == 0
+
+
+async def test_steps_are_read_back_by_name(db):
+    insert = "INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING"
+    result = await db.write_steps(
+        [
+            Step(insert + " RETURNING key", ("x", "1", 1), name=("insert", "x")),
+            Step(insert, ("x", "2", 1), name=("insert", "x", 1)),  # the same row again: touches nothing
+            Step("UPDATE settings SET value_json = $1 WHERE key = $2", ("3", "missing"), guard=True, name="guard"),
+            Step("DELETE FROM settings", (), name="never runs"),
+        ]
+    )
+    assert result.touched(("insert", "x")) == 1 and result.returned(("insert", "x"))[0]["key"] == "x"
+    assert result.touched(("insert", "x", 1)) == 0
+    assert result.touched("guard") == 0 and result.stopped_at == 2
+    assert result.touched("never runs") == 0 and result.returned("never runs") == []
+
+
+async def test_two_steps_of_one_batch_cannot_share_a_name(db):
+    import pytest
+
+    step = Step("UPDATE settings SET value_json = '1' WHERE key = 'none'", name="same")
+    result = await db.write_steps([step, step])
+    with pytest.raises(ValueError, match="same"):
+        result.touched("same")

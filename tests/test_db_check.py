@@ -28,7 +28,11 @@ async def corrupt(db) -> None:
     await db.execute("DELETE FROM user_week_totals WHERE week_key = $1 AND tg_id = $2", "2024-W24", 4)
     await db.execute("UPDATE referrer_totals SET referrals_count = 7 WHERE referrer_id = $1", 1)
     await db.execute(
-        "INSERT INTO referrer_week_totals (week_key, referrer_id, tons, reached_at) VALUES ($1, $2, $3, $4)", "2024-W30", 3, 9, 1
+        "INSERT INTO referrer_week_totals (week_key, referrer_id, tons, reached_at) VALUES ($1, $2, $3, $4)",
+        "2024-W30",
+        3,
+        9,
+        1,
     )
 
 
@@ -75,7 +79,10 @@ async def test_refunded_donations_do_not_count(db, make_dataset):
     await db.execute("UPDATE donations SET refunded_at = NULL WHERE charge_id = $1", "ch-2")
     differences = await check(db)
     assert {(d.table, d.column) for d in differences} >= {
-        ("user_totals", "tons"), ("user_totals", "stars"), ("user_totals", "donations"), ("referrer_totals", "tons"),
+        ("user_totals", "tons"),
+        ("user_totals", "stars"),
+        ("user_totals", "donations"),
+        ("referrer_totals", "tons"),
     }
 
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from tondonate.cli import cli
 from tondonate.db import copy as copy_module
 from tondonate.db import open_database
-from tondonate.ledger.check import check
-from tondonate.db.copy import fk_order, read_schema
 from tondonate.db.migrate import migrate
+from tondonate.db.schema import fk_order, read_schema
+from tondonate.ledger.check import check
 
 pytestmark = pytest.mark.postgresql
 
@@ -50,7 +50,7 @@ async def contents(db) -> dict[str, list[tuple]]:
     out = {}
     for name in fk_order(schema):
         table = schema[name]
-        rows = await db.fetch(f'SELECT {", ".join(table.columns)} FROM {name}')
+        rows = await db.fetch(f"SELECT {', '.join(table.columns)} FROM {name}")
         flags = [i for i, c in enumerate(table.columns) if c in table.boolean_columns]
         normalized = []
         for row in rows:

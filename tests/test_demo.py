@@ -29,8 +29,13 @@ from tondonate.emulator import sign_init_data
 CHROMIUM_ENV = "TONDONATE_TEST_CHROMIUM"
 CHROMIUM_DEFAULT = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
 ]
 STARTUP_BUDGET = 5.0  # seconds from process start to the page answering (the bar)
 BOT_BUDGET = 20.0  # ...and to the bot polling, which starts after the page (importing aiogram: 4-5 s)
@@ -66,7 +71,11 @@ class Demo:
         started = self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tondonate", "demo", "--port", str(self.port)],
-            cwd=self.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=self.cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             self._wait_until_answering(started)
@@ -99,11 +108,16 @@ class Demo:
             time.sleep(0.05)
         raise AssertionError(f"the demo's bot did not start within {timeout:.0f} s")
 
-    def request(self, method: str, path: str, body: dict | None = None, base: str | None = None,
-                headers: dict | None = None):
+    def request(
+        self, method: str, path: str, body: dict | None = None, base: str | None = None, headers: dict | None = None
+    ):
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request((base or self.url).rstrip("/") + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+        req = urllib.request.Request(
+            (base or self.url).rstrip("/") + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as response:
                 return response.status, json.loads(response.read() or b"null")
@@ -208,7 +222,10 @@ def test_a_busy_port_fails_at_once_with_a_clear_message(tmp_path):
         started = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "tondonate", "demo", "--port", str(port)],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr

@@ -85,8 +85,11 @@ async def test_get_me_token_and_unknown_method(emu, bot):
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{emu.base_url}/bot{emu.token}/noSuchMethod") as response:
             assert response.status == 404
-            assert await response.json() == {"ok": False, "error_code": 404,
-                                             "description": "Not Found: method not found"}
+            assert await response.json() == {
+                "ok": False,
+                "error_code": 404,
+                "description": "Not Found: method not found",
+            }
         async with http.get(f"{emu.base_url}/botBAD/getMe") as response:
             assert response.status == 401
             assert await response.json() == {"ok": False, "error_code": 401, "description": "Unauthorized"}
@@ -133,7 +136,11 @@ async def test_start_deep_link_reaches_handler_which_replies(emu, bot):
     assert sent["text"] == "ref=ref_42"
     assert sent["entities"] == [{"offset": 0, "length": 3, "type": "bold"}]
     assert sent["from"]["id"] == emu.bot_id and sent["chat"] == {
-        "id": 42, "type": "private", "first_name": "Ivan", "username": "ivan"}
+        "id": 42,
+        "type": "private",
+        "first_name": "Ivan",
+        "username": "ivan",
+    }
 
 
 async def test_updates_are_delivered_once_and_offsets_advance(emu, bot):
@@ -215,8 +222,7 @@ async def test_pay_through_dispatcher_and_reject(emu, bot):
         got_payment.set()
 
     user = emu.make_user(100, first_name="Payer")
-    link = await bot.create_invoice_link("Donate", "Support the project", "don:1", currency="XTR",
-                                         prices=STARS)
+    link = await bot.create_invoice_link("Donate", "Support the project", "don:1", currency="XTR", prices=STARS)
     assert link.startswith("https://t.me/$")
     rejected = await bot.create_invoice_link("Donate", "Support", "reject-me", currency="XTR", prices=STARS)
     async with polling(emu, dp, bot):
@@ -272,8 +278,7 @@ async def test_invoice_limits_are_inclusive(emu, bot):
 
 async def test_star_transactions_paging_and_refunds(emu, bot):
     users = [emu.make_user(200 + i) for i in range(5)]
-    charges = [emu.record_transaction(u, 10 * (i + 1), f"don:{i}", date=1_700_000_000 + i)
-               for i, u in enumerate(users)]
+    charges = [emu.record_transaction(u, 10 * (i + 1), f"don:{i}", date=1_700_000_000 + i) for i, u in enumerate(users)]
     page = await bot.get_star_transactions(offset=1, limit=2)
     assert [t.id for t in page.transactions] == charges[1:3]
     first = page.transactions[0]
@@ -294,7 +299,10 @@ async def test_star_transactions_paging_and_refunds(emu, bot):
     [update] = await bot.get_updates()
     refunded = update.message.refunded_payment
     assert (refunded.total_amount, refunded.invoice_payload, refunded.telegram_payment_charge_id) == (
-        20, "don:1", charges[1])
+        20,
+        "don:1",
+        charges[1],
+    )
 
 
 async def test_duplicate_and_direct_successful_payments(emu, bot):
@@ -304,8 +312,7 @@ async def test_duplicate_and_direct_successful_payments(emu, bot):
     emu.deliver_successful_payment(user, "unknown", 5, "stxLOST", record_transaction=False)
     updates = await bot.get_updates()
     assert [u.update_id for u in updates][:2] == [first, second]
-    assert [u.message.successful_payment.telegram_payment_charge_id for u in updates] == [
-        "stxDUP", "stxDUP", "stxLOST"]
+    assert [u.message.successful_payment.telegram_payment_charge_id for u in updates] == ["stxDUP", "stxDUP", "stxLOST"]
     assert [t["id"] for t in emu.transactions] == ["stxDUP"]
 
 
@@ -379,19 +386,30 @@ async def test_harmless_setup_methods(emu, bot):
 
     assert await bot.set_my_commands([BotCommand(command="start", description="Start")])
     assert [c.command for c in await bot.get_my_commands()] == ["start"]
-    assert await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(
-        text="Open", web_app=WebAppInfo(url="https://example.org/app")))
+    assert await bot.set_chat_menu_button(
+        menu_button=MenuButtonWebApp(text="Open", web_app=WebAppInfo(url="https://example.org/app"))
+    )
     assert await bot.delete_my_commands()
     assert [name for name, _ in emu.calls][-4:] == [
-        "setMyCommands", "getMyCommands", "setChatMenuButton", "deleteMyCommands"]
+        "setMyCommands",
+        "getMyCommands",
+        "setChatMenuButton",
+        "deleteMyCommands",
+    ]
 
 
 def test_init_data_hash_matches_an_independent_derivation():
     token = "123456:TEST"
-    user = {"id": 42, "is_bot": False, "first_name": "Иван / Ivan", "username": "ivan",
-            "photo_url": "https://t.me/i/userpic/320/x.svg"}
-    raw = sign_init_data(token, user, auth_date=1_700_000_000, start_param="ref_7", query_id="AAH1",
-                         chat_type="private")
+    user = {
+        "id": 42,
+        "is_bot": False,
+        "first_name": "Иван / Ivan",
+        "username": "ivan",
+        "photo_url": "https://t.me/i/userpic/320/x.svg",
+    }
+    raw = sign_init_data(
+        token, user, auth_date=1_700_000_000, start_param="ref_7", query_id="AAH1", chat_type="private"
+    )
     pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
     assert "+" not in raw and "%20" in raw  # spaces are %20, like Telegram
     fields = dict(pairs)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tondonate.ledger.money import NANO, ROUNDING_MODES, format_tons, from_nano, tons_for, to_nano
+from tondonate.ledger.money import NANO, ROUNDING_MODES, format_tons, from_nano, to_nano, tons_for
 
 D = Decimal
 

@@ -9,13 +9,13 @@ import asyncio
 
 import aiohttp
 import pytest
-
 from conftest import TOKEN
 from ledger_support import eventually
 from test_serve import free_port, start_serve, wait_healthy
+
 from tondonate.db import open_database
-from tondonate.ledger.check import check
 from tondonate.emulator import BotAPIEmulator, sign_init_data
+from tondonate.ledger.check import check
 
 pytestmark = pytest.mark.postgresql
 PAYMENTS = 30
@@ -25,14 +25,17 @@ async def test_two_serve_processes_credit_each_payment_once(new_pg_url, tmp_path
     db_url = new_pg_url()  # empty: both processes migrate it at once, under yoyo's lock
     async with BotAPIEmulator(token=TOKEN) as emu_a, BotAPIEmulator(token=TOKEN) as emu_b:
         ports = free_port(), free_port()
-        procs = [await start_serve(tmp_path, emu, db_url, port) for emu, port in zip((emu_a, emu_b), ports)]
+        procs = [
+            await start_serve(tmp_path, emu, db_url, port) for emu, port in zip((emu_a, emu_b), ports, strict=False)
+        ]
         try:
-            for proc, port in zip(procs, ports):
+            for proc, port in zip(procs, ports, strict=False):
                 await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)
             # Two first visits of one new user at the same moment: one row.
             newcomer = {"id": 4242, "first_name": "New"}
             headers = {"Authorization": "tma " + sign_init_data(TOKEN, newcomer)}
             async with aiohttp.ClientSession() as session:
+
                 async def me(port):
                     async with session.get(f"http://127.0.0.1:{port}/api/me", headers=headers) as r:
                         assert r.status == 200, await r.text()
@@ -48,9 +51,9 @@ async def test_two_serve_processes_credit_each_payment_once(new_pg_url, tmp_path
                 db = open_database(db_url)
                 await db.start()
                 try:
+
                     async def all_settled():
-                        return await db.fetchval(
-                            "SELECT count(*) FROM payments WHERE status = 'paid'") == PAYMENTS
+                        return await db.fetchval("SELECT count(*) FROM payments WHERE status = 'paid'") == PAYMENTS
 
                     await eventually(all_settled, timeout=20, what="every payment credited")
                     await asyncio.sleep(1)  # let any straggling duplicate finish (it must credit nothing)
@@ -73,6 +76,7 @@ async def test_two_serve_processes_credit_each_payment_once(new_pg_url, tmp_path
                     return totals[0] == totals[1] == f"{expected_stars}.00"
 
                 await eventually(converged, timeout=5, what="both read models converged")
+
             def thanked():  # thank-yous go out at bot.thanks_per_second, after the credits
                 return sum(c[0] == "sendMessage" for emu in (emu_a, emu_b) for c in emu.calls)
 

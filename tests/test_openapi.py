@@ -6,14 +6,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from api_support import api_db_url, app_stack, configure, donate, stack, visit  # noqa: F401  (fixtures)
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from api_support import api_db_url, app_stack, configure, donate, stack, visit  # noqa: F401  (fixtures)
 from tondonate.api.openapi import openapi_document
-from tondonate.server import create_app
 from tondonate.config import Config
+from tondonate.server import create_app
 from tondonate.users import set_blocked
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -34,7 +34,9 @@ def registered_api_routes() -> set[tuple[str, str]]:
 
 
 def documented_operations(document: dict) -> set[tuple[str, str]]:
-    return {(method.upper(), path) for path, item in document["paths"].items() for method in item if method in HTTP_METHODS}
+    return {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item if method in HTTP_METHODS
+    }
 
 
 async def test_document_lists_exactly_the_routes():
@@ -43,7 +45,9 @@ async def test_document_lists_exactly_the_routes():
     assert len(routes) == 8, routes
     assert documented_operations(document) == routes
     # The query parameters are the ones the contract names.
-    params = {path: [p["name"] for p in item.get("get", {}).get("parameters", [])] for path, item in document["paths"].items()}
+    params = {
+        path: [p["name"] for p in item.get("get", {}).get("parameters", [])] for path, item in document["paths"].items()
+    }
     assert params["/api/leaderboard/all-time"] == ["limit", "offset"]
     assert params["/api/leaderboard/week"] == ["week_key", "limit", "offset"]
     assert params["/api/leaderboard/referrals"] == ["period", "limit", "offset"]
@@ -64,6 +68,7 @@ async def test_document_is_valid_openapi_3_1():
 
 # -- real responses against the document ------------------------------------------------
 
+
 def closed(schema):
     """``schema`` with every object schema closed (additionalProperties: false), so that a
     response field the document does not describe fails the check."""
@@ -83,13 +88,27 @@ def response_validator(document: dict, method: str, path: str, status: int) -> D
     assert str(status) in responses, f"{method} {path} answered {status}, which its document does not list"
     strict = closed(document)
     registry = Registry().with_resource(DOC_URI, Resource.from_contents(strict, default_specification=DRAFT202012))
-    pointer = "/".join(["#", "paths", path.replace("~", "~0").replace("/", "~1"), method.lower(), "responses", str(status),
-                        "content", "application~1json", "schema"])
-    return Draft202012Validator({"$ref": DOC_URI + pointer}, registry=registry,
-                                format_checker=Draft202012Validator.FORMAT_CHECKER)
+    pointer = "/".join(
+        [
+            "#",
+            "paths",
+            path.replace("~", "~0").replace("/", "~1"),
+            method.lower(),
+            "responses",
+            str(status),
+            "content",
+            "application~1json",
+            "schema",
+        ]
+    )
+    return Draft202012Validator(
+        {"$ref": DOC_URI + pointer}, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
 
 
-async def check(stack, document, method: str, path: str, status: int, user=None, body=None, query: str = "", **sign) -> dict:
+async def check(
+    stack, document, method: str, path: str, status: int, user=None, body=None, query: str = "", **sign
+) -> dict:
     headers = stack.auth(user, **sign) if user is not None else {}
     resp = await stack.client.request(method, path + query, headers=headers, json=body)
     data = await resp.json()
@@ -121,7 +140,15 @@ async def test_served_document_and_real_responses_match_it(stack):
         for query in ("", "?limit=1", "?limit=1&offset=1", "?offset=50"):
             await check(stack, document, "GET", "/api/leaderboard/all-time", 200, user, query=query)
             await check(stack, document, "GET", "/api/leaderboard/referrals", 200, user, query=query)
-            await check(stack, document, "GET", "/api/leaderboard/referrals", 200, user, query=(query + "&" if query else "?") + "period=week")
+            await check(
+                stack,
+                document,
+                "GET",
+                "/api/leaderboard/referrals",
+                200,
+                user,
+                query=(query + "&" if query else "?") + "period=week",
+            )
         for query in ("", "?week_key=2026-W10", "?week_key=2020-W53&limit=100", "?week_key=0001-W02"):
             await check(stack, document, "GET", "/api/leaderboard/week", 200, user, query=query)
     page = await check(stack, document, "GET", "/api/leaderboard/all-time", 200, alice)
@@ -131,7 +158,13 @@ async def test_served_document_and_real_responses_match_it(stack):
     await check(stack, document, "POST", "/api/referral/attach", 200, stack.user(55), {"referrer_id": 51})
 
     # Errors: each status an operation answers is documented for it, with the Error schema.
-    for path in ("/api/me", "/api/config", "/api/leaderboard/all-time", "/api/leaderboard/week", "/api/leaderboard/referrals"):
+    for path in (
+        "/api/me",
+        "/api/config",
+        "/api/leaderboard/all-time",
+        "/api/leaderboard/week",
+        "/api/leaderboard/referrals",
+    ):
         await check(stack, document, "GET", path, 401)
         await check(stack, document, "GET", path, 401, alice, auth_date=now - 10**6)
         await check(stack, document, "GET", path, 403, blocked)
@@ -143,8 +176,15 @@ async def test_served_document_and_real_responses_match_it(stack):
     for path in (invoice, attach):
         await check(stack, document, "POST", path, 401, None, {})
         await check(stack, document, "POST", path, 400, alice, [])
-        await check(stack, document, "POST", path, 403, blocked, {"referrer_id": 51, "preset_id": "place1"}
-                    if path == attach else {"preset_id": "place1"})
+        await check(
+            stack,
+            document,
+            "POST",
+            path,
+            403,
+            blocked,
+            {"referrer_id": 51, "preset_id": "place1"} if path == attach else {"preset_id": "place1"},
+        )
     await check(stack, document, "POST", invoice, 400, alice, {"stars_amount": 0})
     await check(stack, document, "POST", attach, 409, alice, {"referrer_id": 51})
     await check(stack, document, "POST", attach, 404, stack.user(56), {"referrer_id": 999})
@@ -153,6 +193,8 @@ async def test_served_document_and_real_responses_match_it(stack):
     await check(stack, document, "POST", invoice, 429, alice, {"stars_amount": 10})
     stack.botapi.fail_next("createInvoiceLink", 500)
     await check(stack, document, "POST", invoice, 502, ref, {"stars_amount": 10})
-    resp = await stack.client.post(invoice, data=b"x" * 70_000, headers={**stack.auth(alice), "Content-Type": "application/json"})
+    resp = await stack.client.post(
+        invoice, data=b"x" * 70_000, headers={**stack.auth(alice), "Content-Type": "application/json"}
+    )
     assert resp.status == 413 and "413" in document["paths"][invoice]["post"]["responses"]
     assert not list(response_validator(document, "POST", invoice, 413).iter_errors(await resp.json()))

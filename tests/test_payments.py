@@ -12,25 +12,26 @@ import time
 import pytest
 from aiogram.types import LabeledPrice
 from click.testing import CliRunner
+from ledger_support import NANO, break_donations, count, eventually, mend_donations
 
-from tondonate.server import appkeys
 from tondonate.cli import cli
 from tondonate.db import open_database
 from tondonate.i18n import t
 from tondonate.ledger import IncomingPayment, open_ledger, statements
 from tondonate.ledger.reconcile import STATE_KEY
+from tondonate.server import appkeys
 from tondonate.settings import build_settings, set_setting
 from tondonate.users import Profile, set_blocked
 from tondonate.weeks import current_week_key, week_key
-from ledger_support import NANO, break_donations, count, eventually, mend_donations
 
 WEEK = 7 * 86_400
 
 
 # -- helpers -------------------------------------------------------------------------
 
+
 def as_dict(row):
-    return None if row is None else {key: row[key] for key in row.keys()}
+    return None if row is None else {key: row[key] for key in row.keys()}  # noqa: SIM118 (rows iterate their values)
 
 
 async def one(db, sql, *args):
@@ -42,7 +43,9 @@ async def user_total(db, tg_id):
 
 
 async def user_week(db, week, tg_id):
-    return await one(db, "SELECT tons, stars, donations FROM user_week_totals WHERE week_key = $1 AND tg_id = $2", week, tg_id)
+    return await one(
+        db, "SELECT tons, stars, donations FROM user_week_totals WHERE week_key = $1 AND tg_id = $2", week, tg_id
+    )
 
 
 async def referrer_total(db, referrer_id):
@@ -88,12 +91,20 @@ async def thanks(stack, tg_id):
 
 def refunded_update(user, charge_id, stars, payload):
     """A ``refunded_payment`` service message, as Telegram sends after refundStarPayment."""
-    return {"message": {
-        "message_id": 900_000 + stars, "date": int(time.time()), "from": user,
-        "chat": {"id": user["id"], "type": "private", "first_name": user["first_name"]},
-        "refunded_payment": {"currency": "XTR", "total_amount": stars, "invoice_payload": payload,
-                             "telegram_payment_charge_id": charge_id},
-    }}
+    return {
+        "message": {
+            "message_id": 900_000 + stars,
+            "date": int(time.time()),
+            "from": user,
+            "chat": {"id": user["id"], "type": "private", "first_name": user["first_name"]},
+            "refunded_payment": {
+                "currency": "XTR",
+                "total_amount": stars,
+                "invoice_payload": payload,
+                "telegram_payment_charge_id": charge_id,
+            },
+        }
+    }
 
 
 @pytest.fixture
@@ -102,12 +113,15 @@ async def app(stack, caplog):
     (so it cannot credit a test's payment before the bot sees the update)."""
     caplog.set_level(logging.INFO, logger="tondonate")
     await stack.botapi.wait_for_call("getUpdates")
-    await eventually(lambda: stack.db.fetchval("SELECT value FROM sync_state WHERE name = $1", STATE_KEY),
-                     what="the start-up reconcile")
+    await eventually(
+        lambda: stack.db.fetchval("SELECT value FROM sync_state WHERE name = $1", STATE_KEY),
+        what="the start-up reconcile",
+    )
     return stack
 
 
 # -- the happy path ------------------------------------------------------------------
+
 
 async def test_paid_invoice_is_credited_once_at_the_quoted_rate(app):
     db, tz = app.db, timezone(app)
@@ -125,15 +139,29 @@ async def test_paid_invoice_is_credited_once_at_the_quoted_rate(app):
     assert message["text"] == t("en", "paid", tons="15.00")
 
     week = current_week_key(tz)
-    payment = await one(db, "SELECT status, tg_id, invoice_id, stars_amount, tons_per_star, tons_amount, paid_at "
-                            "FROM payments WHERE telegram_payment_charge_id = $1", outcome.charge_id)
+    payment = await one(
+        db,
+        "SELECT status, tg_id, invoice_id, stars_amount, tons_per_star, tons_amount, paid_at "
+        "FROM payments WHERE telegram_payment_charge_id = $1",
+        outcome.charge_id,
+    )
     assert payment["status"] == "paid" and payment["paid_at"] is not None
     assert (payment["tg_id"], payment["invoice_id"], payment["stars_amount"]) == (200, quote["invoice_id"], 30)
     assert (payment["tons_per_star"], payment["tons_amount"]) == ("0.5", 15 * NANO)
-    donation = await one(db, "SELECT tg_id, referrer_id, stars_amount, tons_amount, week_key, refunded_at "
-                             "FROM donations WHERE charge_id = $1", outcome.charge_id)
-    assert donation == {"tg_id": 200, "referrer_id": 100, "stars_amount": 30, "tons_amount": 15 * NANO,
-                        "week_key": week, "refunded_at": None}
+    donation = await one(
+        db,
+        "SELECT tg_id, referrer_id, stars_amount, tons_amount, week_key, refunded_at "
+        "FROM donations WHERE charge_id = $1",
+        outcome.charge_id,
+    )
+    assert donation == {
+        "tg_id": 200,
+        "referrer_id": 100,
+        "stars_amount": 30,
+        "tons_amount": 15 * NANO,
+        "week_key": week,
+        "refunded_at": None,
+    }
     assert await user_total(db, 200) == {"tons": 15 * NANO, "stars": 30, "donations": 1}
     assert await user_week(db, week, 200) == {"tons": 15 * NANO, "stars": 30, "donations": 1}
     assert await referrer_total(db, 100) == {"referrals_count": 1, "tons": 15 * NANO}
@@ -165,6 +193,7 @@ async def test_a_late_payment_counts_in_the_week_it_was_made(app):
 
 # -- exactly once ----------------------------------------------------------------------
 
+
 async def test_each_charge_is_credited_exactly_once(app, caplog):
     db, emu = app.db, app.botapi
     payer = app.user(400)
@@ -174,8 +203,10 @@ async def test_each_charge_is_credited_exactly_once(app, caplog):
     await thanks(app, 400)
     for _ in range(2):  # delivered 3 times in all, one after the other
         emu.deliver_successful_payment(payer, quote["invoice_id"], 25, outcome.charge_id)
-        await eventually(lambda n=len(logged(caplog, "payment duplicate")): len(logged(caplog, "payment duplicate")) > n,
-                         what="the duplicate to be handled")
+        seen = len(logged(caplog, "payment duplicate"))
+        await eventually(
+            lambda seen=seen: len(logged(caplog, "payment duplicate")) > seen, what="the duplicate to be handled"
+        )
 
     # Two deliveries of a new charge in one getUpdates batch: aiogram handles them as concurrent tasks.
     quote2 = await invoice(app, payer, 5)
@@ -227,23 +258,33 @@ async def test_refunds_racing_grouped_credits_keep_the_books_consistent(db_url):
         dbs = [await stack.enter_async_context(open_database(db_url)) for _ in range(2)]
         crediting, refunding = [await stack.enter_async_context(open_ledger(db, lambda: settings)) for db in dbs]
         now = int(time.time())
-        payments = [IncomingPayment(f"rr-{n}", 510 + n % 3, None, 10, "XTR", now, Profile(510 + n % 3)) for n in range(30)]
+        payments = [
+            IncomingPayment(f"rr-{n}", 510 + n % 3, None, 10, "XTR", now, Profile(510 + n % 3)) for n in range(30)
+        ]
         for p in payments:  # recorded (status created), as a failed credit leaves them
             await dbs[0].write_steps(statements.record_steps(p, "1", 10 * NANO, now))
-        await asyncio.gather(*(crediting.credit(p) for p in payments),
-                             *(refunding.refund(p.charge_id) for p in payments[::2]))
+        await asyncio.gather(
+            *(crediting.credit(p) for p in payments), *(refunding.refund(p.charge_id) for p in payments[::2])
+        )
         db = dbs[0]
         paid = await count(db, "payments", "status = 'paid'")
         assert paid + await count(db, "payments", "status = 'refunded'") == 30
         assert await count(db, "donations", "refunded_at IS NULL") == paid
-        assert await count(db, "donations d JOIN payments p ON p.telegram_payment_charge_id = d.charge_id",
-                           "p.status = 'refunded' AND d.refunded_at IS NULL") == 0
+        assert (
+            await count(
+                db,
+                "donations d JOIN payments p ON p.telegram_payment_charge_id = d.charge_id",
+                "p.status = 'refunded' AND d.refunded_at IS NULL",
+            )
+            == 0
+        )
         live = await db.fetchval("SELECT COALESCE(SUM(tons_amount), 0) FROM donations WHERE refunded_at IS NULL")
         assert await db.fetchval("SELECT COALESCE(SUM(tons), 0) FROM user_totals") == live == paid * 10 * NANO
         assert await db.fetchval("SELECT COALESCE(SUM(donations), 0) FROM user_totals") == paid
 
 
 # -- pre-checkout ---------------------------------------------------------------------
+
 
 async def test_pre_checkout_refusals_are_fast_and_say_why(app):
     db, emu, bot = app.db, app.botapi, app.app[appkeys.BOT].bot
@@ -255,8 +296,13 @@ async def test_pre_checkout_refusals_are_fast_and_say_why(app):
     await set_blocked(db, 702, True)
 
     async def link(payload, stars):  # an invoice link the Mini App did not issue (stale or forged)
-        return await bot.create_invoice_link(title="Donation", description="Donation", payload=payload,
-                                             currency="XTR", prices=[LabeledPrice(label="Donation", amount=stars)])
+        return await bot.create_invoice_link(
+            title="Donation",
+            description="Donation",
+            payload=payload,
+            currency="XTR",
+            prices=[LabeledPrice(label="Donation", amount=stars)],
+        )
 
     cases = [
         (owner, await link(quote["invoice_id"], 49), t("en", "precheckout_mismatch")),
@@ -273,8 +319,17 @@ async def test_pre_checkout_refusals_are_fast_and_say_why(app):
 
     # Telegram never asks about another currency for a Stars invoice, but the bot must still say no.
     started = time.monotonic()
-    emu.push_update({"pre_checkout_query": {"id": "q-usd", "from": owner, "currency": "USD", "total_amount": 50,
-                                            "invoice_payload": quote["invoice_id"]}})
+    emu.push_update(
+        {
+            "pre_checkout_query": {
+                "id": "q-usd",
+                "from": owner,
+                "currency": "USD",
+                "total_amount": 50,
+                "invoice_payload": quote["invoice_id"],
+            }
+        }
+    )
     answer = await emu.wait_for_call("answerPreCheckoutQuery", lambda p: p["pre_checkout_query_id"] == "q-usd")
     assert time.monotonic() - started < 1.0
     assert (answer["ok"], answer["error_message"]) == (False, t("en", "precheckout_mismatch"))
@@ -288,8 +343,11 @@ async def test_unknown_payload_is_still_credited_at_the_current_rate(app, caplog
     stranger = app.user(800)  # paid an invoice we have no record of; never opened the Mini App
     app.botapi.deliver_successful_payment(stranger, "lost-invoice", 20, "charge-unknown-payload")
     await thanks(app, 800)
-    assert await one(db, "SELECT status, tons_per_star, tons_amount FROM payments WHERE telegram_payment_charge_id = $1",
-                     "charge-unknown-payload") == {"status": "paid", "tons_per_star": "1.5", "tons_amount": 30 * NANO}
+    assert await one(
+        db,
+        "SELECT status, tons_per_star, tons_amount FROM payments WHERE telegram_payment_charge_id = $1",
+        "charge-unknown-payload",
+    ) == {"status": "paid", "tons_per_star": "1.5", "tons_amount": 30 * NANO}
     assert await user_total(db, 800) == {"tons": 30 * NANO, "stars": 20, "donations": 1}
     warnings = [r for r in logged(caplog, "unknown payload") if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "charge-unknown-payload" in warnings[0].getMessage()
@@ -315,6 +373,7 @@ async def test_changed_rounding_and_decimals_apply_to_the_next_credit(app):
 
 # -- refunds ----------------------------------------------------------------------------
 
+
 async def test_refund_update_reverses_every_board_once(app, caplog):
     db, emu, tz = app.db, app.botapi, timezone(app)
     referrer, payer = app.user(1000), app.user(1001)
@@ -335,7 +394,10 @@ async def test_refund_update_reverses_every_board_once(app, caplog):
     await eventually(lambda: logged(caplog, "payment refund duplicate"), what="the repeated refund")
 
     assert len(logged(caplog, "payment refunded charge_id")) == 1
-    assert await db.fetchval("SELECT status FROM payments WHERE telegram_payment_charge_id = $1", outcome.charge_id) == "refunded"
+    assert (
+        await db.fetchval("SELECT status FROM payments WHERE telegram_payment_charge_id = $1", outcome.charge_id)
+        == "refunded"
+    )
     assert await db.fetchval("SELECT refunded_at FROM donations WHERE charge_id = $1", outcome.charge_id) is not None
     assert await user_total(db, 1001) == {"tons": 7 * NANO, "stars": 7, "donations": 1}
     assert await user_week(db, last_week, 1001) == {"tons": 0, "stars": 0, "donations": 0}
@@ -355,8 +417,11 @@ async def test_refund_command_refunds_through_telegram_once(app, caplog, monkeyp
 
     monkeypatch.chdir(tmp_path)  # no tondonate.toml: configured by the environment alone
     config = app.app[appkeys.CONFIG]
-    env = {"TONDONATE_BOT_TOKEN": config.bot.token, "TONDONATE_BOT_API_BASE": emu.base_url,
-           "TONDONATE_DB_URL": config.db.url}
+    env = {
+        "TONDONATE_BOT_TOKEN": config.bot.token,
+        "TONDONATE_BOT_API_BASE": emu.base_url,
+        "TONDONATE_DB_URL": config.db.url,
+    }
     runner = CliRunner()
 
     def refund():
@@ -376,11 +441,15 @@ async def test_refund_command_refunds_through_telegram_once(app, caplog, monkeyp
 
     assert len(logged(caplog, "payment refunded charge_id")) == 1
     assert await user_total(db, 1100) == {"tons": 0, "stars": 0, "donations": 0}
-    assert await db.fetchval("SELECT status FROM payments WHERE telegram_payment_charge_id = $1", outcome.charge_id) == "refunded"
+    assert (
+        await db.fetchval("SELECT status FROM payments WHERE telegram_payment_charge_id = $1", outcome.charge_id)
+        == "refunded"
+    )
     assert [c for c in emu.transactions if "receiver" in c] and len(emu.transactions) == 2
 
 
 # -- a failing database ---------------------------------------------------------------------
+
 
 async def test_payment_hit_by_a_database_failure_is_credited_by_the_retry_once(app, caplog):
     db, emu = app.db, app.botapi
@@ -390,8 +459,10 @@ async def test_payment_hit_by_a_database_failure_is_credited_by_the_retry_once(a
     await break_donations(db)
     outcome = await emu.pay(payer, quote["invoice_link"])
     # The crediting batch failed and rolled back; the payment was recorded on its own for a retry.
-    await eventually(lambda: db.fetchval("SELECT status FROM payments WHERE telegram_payment_charge_id = $1",
-                                         outcome.charge_id), what="the payment to be recorded")
+    await eventually(
+        lambda: db.fetchval("SELECT status FROM payments WHERE telegram_payment_charge_id = $1", outcome.charge_id),
+        what="the payment to be recorded",
+    )
     assert logged(caplog, "failed (")
     assert await count(db, "donations") == 0 and await user_total(db, 1200) is None
     assert await db.fetchval("SELECT status FROM payments") == "created"

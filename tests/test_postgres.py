@@ -36,9 +36,19 @@ async def pg_db(pg_url):
 
 # -- pure helpers ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "status, count",
-    [("INSERT 0 3", 3), (b"UPDATE 2", 2), ("DELETE 0", 0), ("SELECT 5", 5), ("MERGE 1", 1), ("CREATE TABLE", 0), ("", 0), (None, 0)],
+    [
+        ("INSERT 0 3", 3),
+        (b"UPDATE 2", 2),
+        ("DELETE 0", 0),
+        ("SELECT 5", 5),
+        ("MERGE 1", 1),
+        ("CREATE TABLE", 0),
+        ("", 0),
+        (None, 0),
+    ],
 )
 def test_rows_touched_parses_command_status(status, count):
     assert pg.rows_touched(status) == count
@@ -56,11 +66,15 @@ def test_url_schemes_and_redaction():
 
 # -- both dialects agree ----------------------------------------------------------------
 
+
 async def test_execute_returns_rows_touched(db):
     assert await db.execute(INSERT_SETTING, "a", "1", 1) == 1
-    assert await db.execute(
-        "INSERT INTO settings (key, value_json, updated_at) SELECT key || 'x', value_json, updated_at FROM settings"
-    ) == 1
+    assert (
+        await db.execute(
+            "INSERT INTO settings (key, value_json, updated_at) SELECT key || 'x', value_json, updated_at FROM settings"
+        )
+        == 1
+    )
     assert await db.execute("UPDATE settings SET updated_at = $1", 5) == 2
     assert await db.execute("UPDATE settings SET updated_at = $1 WHERE key = $2", 5, "missing") == 0
     async with db.transaction() as conn:
@@ -72,7 +86,9 @@ async def test_guard_semantics_rows_and_counts(db):
     await db.execute(INSERT_SETTING, "a", "1", 1)
     result = await db.write_steps(
         [
-            Step("UPDATE settings SET value_json = $1 WHERE key = $2 RETURNING key, value_json", ("2", "a"), guard=True),
+            Step(
+                "UPDATE settings SET value_json = $1 WHERE key = $2 RETURNING key, value_json", ("2", "a"), guard=True
+            ),
             Step("SELECT key FROM settings ORDER BY key"),
             Step("UPDATE settings SET value_json = $1 WHERE key = $2", ("3", "none"), guard=True),
             Step(INSERT_SETTING, ("never", "1", 1)),
@@ -302,7 +318,9 @@ def suite(pytester, monkeypatch):
 def test_unreachable_server_skips_when_not_required(suite):
     result = suite.runpytest_inprocess("-rs", *QUICK)
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*SKIPPED*PostgreSQL test server*unreachable*set TONDONATE_TEST_PG_URL to require it*"])
+    result.stdout.fnmatch_lines(
+        ["*SKIPPED*PostgreSQL test server*unreachable*set TONDONATE_TEST_PG_URL to require it*"]
+    )
 
 
 def test_unreachable_server_fails_when_required(suite, monkeypatch):

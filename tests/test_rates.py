@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -33,10 +34,8 @@ class Source:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.hits += 1
         if self.mode == "slow":
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.release.wait(), 2)
-            except asyncio.TimeoutError:
-                pass
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.mode == "status":
@@ -237,18 +236,18 @@ async def test_static_provider_does_no_io(make, source, db):
 
 
 FAILURES = [
-        ("status", None, "HTTP 500"),
-        ("garbage", None, "not valid JSON"),
-        ("good", '{"price": "0.01"', "not valid JSON"),
-        ("good", '{"cost": "0.01"}', "no key 'price'"),
-        ("good", '{"price": {"usd": 1}}', "not a number: object"),
-        ("good", '{"price": "0"}', "rate must be > 0"),
-        ("good", '{"price": -0.5}', "rate must be > 0"),
-        ("good", '{"price": "abc"}', "not a number: 'abc'"),
-        ("good", '{"price": true}', "not a number: boolean"),
-        ("good", '{"price": null}', "not a number: null"),
-        ("good", '{"price": NaN}', "not valid JSON"),
-        ("good", '{"price": "Infinity"}', "not a number"),
+    ("status", None, "HTTP 500"),
+    ("garbage", None, "not valid JSON"),
+    ("good", '{"price": "0.01"', "not valid JSON"),
+    ("good", '{"cost": "0.01"}', "no key 'price'"),
+    ("good", '{"price": {"usd": 1}}', "not a number: object"),
+    ("good", '{"price": "0"}', "rate must be > 0"),
+    ("good", '{"price": -0.5}', "rate must be > 0"),
+    ("good", '{"price": "abc"}', "not a number: 'abc'"),
+    ("good", '{"price": true}', "not a number: boolean"),
+    ("good", '{"price": null}', "not a number: null"),
+    ("good", '{"price": NaN}', "not valid JSON"),
+    ("good", '{"price": "Infinity"}', "not a number"),
     ("good", '{"price": 1e999999999}', "out of range"),
     ("good", '{"price": [1, 2]}', "not a number: list"),
     ("good", '{"price": "1_000"}', "not a number"),

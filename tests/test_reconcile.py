@@ -10,18 +10,18 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from ledger_support import NANO, break_donations, count, eventually, mend_donations
 
 from tondonate.bot.client import build_bot
+from tondonate.bot.stars import TelegramStars
 from tondonate.cli import cli
 from tondonate.db import open_database
-from tondonate.bot.stars import TelegramStars
 from tondonate.ledger import IncomingPayment, Ledger, open_ledger
 from tondonate.ledger.reconcile import STATE_KEY, reconcile
-from tondonate.settings import build_settings
 from tondonate.ledger.referrals import ensure_user
+from tondonate.settings import build_settings
 from tondonate.users import Profile
 from tondonate.weeks import week_key
-from ledger_support import NANO, break_donations, count, eventually, mend_donations
 
 TZ = "Europe/Berlin"
 
@@ -152,15 +152,20 @@ async def test_reconcile_racing_the_bot_credits_once(stack, db_url, make_config,
     assert len(credited) == 5
 
 
-async def test_reconcile_command_prints_what_it_fixed_then_nothing(parts, botapi, db_url, make_config, monkeypatch, tmp_path):
+async def test_reconcile_command_prints_what_it_fixed_then_nothing(
+    parts, botapi, db_url, make_config, monkeypatch, tmp_path
+):
     ledger, bot = parts
     user = botapi.make_user(50)
     invoice_id = await new_invoice(ledger, bot, user, 12)
     charge = botapi.record_transaction(user, 12, invoice_id)
 
     monkeypatch.chdir(tmp_path)  # no tondonate.toml: configured by the environment alone
-    env = {"TONDONATE_BOT_TOKEN": make_config().bot.token, "TONDONATE_BOT_API_BASE": botapi.base_url,
-           "TONDONATE_DB_URL": db_url}
+    env = {
+        "TONDONATE_BOT_TOKEN": make_config().bot.token,
+        "TONDONATE_BOT_API_BASE": botapi.base_url,
+        "TONDONATE_DB_URL": db_url,
+    }
     runner = CliRunner()
 
     def run():
@@ -192,7 +197,9 @@ async def test_reconcile_does_not_move_past_a_payment_it_could_not_credit(parts,
     if db.dialect == "sqlite":
         await db.execute("CREATE TRIGGER nopay BEFORE INSERT ON payments BEGIN SELECT RAISE(ABORT, 'down'); END")
     else:
-        await db.execute("CREATE FUNCTION nopay() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'down'; END $$")
+        await db.execute(
+            "CREATE FUNCTION nopay() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'down'; END $$"
+        )
         await db.execute("CREATE TRIGGER nopay BEFORE INSERT ON payments FOR EACH ROW EXECUTE FUNCTION nopay()")
     await reconcile(ledger, TelegramStars(bot))
     assert await db.fetchval("SELECT value FROM sync_state WHERE name = $1", STATE_KEY) == "1"

@@ -7,12 +7,11 @@ import asyncio
 import logging
 
 import pytest
+from ledger_support import NANO
 
 from tondonate.i18n import t
 from tondonate.users import set_blocked
 from tondonate.weeks import current_week_key
-from ledger_support import NANO
-
 
 
 async def referrer_of(db, tg_id):
@@ -27,8 +26,11 @@ async def referrals(db, referrer_id):
 
 def refusals(caplog, tg_id):
     """The reasons logged for referrals refused to ``tg_id``."""
-    return [r.getMessage().rsplit("outcome=refused:", 1)[1] for r in caplog.records
-            if r.getMessage().startswith(f"referral refused tg_id={tg_id} ")]
+    return [
+        r.getMessage().rsplit("outcome=refused:", 1)[1]
+        for r in caplog.records
+        if r.getMessage().startswith(f"referral refused tg_id={tg_id} ")
+    ]
 
 
 async def start(app, user, text):
@@ -147,8 +149,10 @@ async def test_only_attached_referrals_count_for_the_referrer(app):
     await donate(app, app.user(50), 80)  # the referrer's own donations are not a referral's
 
     assert await referrals(db, 50) == (1, 10 * NANO)
-    week = await db.fetchval("SELECT tons FROM referrer_week_totals WHERE week_key = $1 AND referrer_id = 50",
-                             current_week_key("Europe/Berlin"))
+    week = await db.fetchval(
+        "SELECT tons FROM referrer_week_totals WHERE week_key = $1 AND referrer_id = 50",
+        current_week_key("Europe/Berlin"),
+    )
     assert week == 10 * NANO
     assert await db.fetchval("SELECT COUNT(*) FROM referrer_totals") == 1
     await app.settle()

@@ -9,7 +9,6 @@ import time
 
 import aiohttp
 import pytest
-
 from conftest import TOKEN
 
 
@@ -45,8 +44,14 @@ async def start_serve(tmp_path, botapi, db_url, port, **extra_env):
         **extra_env,
     }
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tondonate", "serve", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "tondonate",
+        "serve",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
 
 
@@ -58,9 +63,11 @@ async def test_serve_polls_answers_health_and_stops_on_signal(tmp_path, botapi, 
     try:
         assert await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc) == {"status": "ok"}
         # A request aiohttp cannot parse is answered in the standard JSON shape too (errors.JsonErrorsAppRunner).
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": "tma " + "a" * 9000}) as r:
-                assert r.status == 400 and (await r.json())["error"]["code"] == "bad_request"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": "tma " + "a" * 9000}) as r,
+        ):
+            assert r.status == 400 and (await r.json())["error"]["code"] == "bad_request"
         await botapi.wait_for_call("getUpdates", timeout=10)
         # The bot really answers: /start through long polling reaches our handler.
         user = {"id": 555, "is_bot": False, "first_name": "Op", "language_code": "en"}

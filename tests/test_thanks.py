@@ -7,12 +7,12 @@ import logging
 import time
 
 import pytest
+from ledger_support import eventually
 
 from tondonate.bot.client import build_bot
 from tondonate.bot.thanks import ThankYouSender
 from tondonate.config import Config
 from tondonate.emulator import BotAPIEmulator
-from ledger_support import eventually
 
 TOKEN = "777:THANKS-token"
 

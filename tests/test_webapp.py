@@ -93,10 +93,12 @@ async def seeded(browser, tmp_path_factory):
     """A server with :func:`seed_board`'s data, shared by the tests that only look at it."""
     from tondonate.emulator import BotAPIEmulator
 
-    async with BotAPIEmulator(token=TOKEN, bot_username=BOT_USERNAME) as emulator:
-        async with Backend(emulator, tmp_path_factory.mktemp("seeded") / "tondonate.db") as backend:
-            await seed_board(backend)
-            yield backend
+    async with (
+        BotAPIEmulator(token=TOKEN, bot_username=BOT_USERNAME) as emulator,
+        Backend(emulator, tmp_path_factory.mktemp("seeded") / "tondonate.db") as backend,
+    ):
+        await seed_board(backend)
+        yield backend
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -155,8 +157,13 @@ async def seed_board(server: Backend) -> None:
     async def all_credited():
         _, page = await server.call("GET", "/api/leaderboard/all-time", MASHA)
         return [(i["tg_id"], i["tons_total"]) for i in page["items"]] == [
-            (ANNA["id"], "500.00"), (IVAN["id"], "290.00"), (OLGA["id"], "120.00"), (MASHA["id"], "100.00"),
-            (DIMA["id"], "75.00"), (ALICE["id"], "60.00"), (PAVEL["id"], "15.00"),
+            (ANNA["id"], "500.00"),
+            (IVAN["id"], "290.00"),
+            (OLGA["id"], "120.00"),
+            (MASHA["id"], "100.00"),
+            (DIMA["id"], "75.00"),
+            (ALICE["id"], "60.00"),
+            (PAVEL["id"], "15.00"),
         ]
 
     await server.wait_for(all_credited, what="the seeded donations on the board")
@@ -167,7 +174,11 @@ async def rows(app: MiniApp, tab: str) -> list[tuple[str, str, str]]:
     board = app.testid(f"board-{tab}")
     await board.wait_for()
     return [
-        (await row.get_attribute("data-testid"), await row.get_attribute("data-rank"), " ".join((await row.inner_text()).split()))
+        (
+            await row.get_attribute("data-testid"),
+            await row.get_attribute("data-rank"),
+            " ".join((await row.inner_text()).split()),
+        )
         for row in await board.locator("[data-testid^='row-']").all()
     ]
 
@@ -263,8 +274,7 @@ async def test_pay_first_place_appears_without_reload(server, telegram, open_app
     assert await row.get_attribute("data-rank") == "1"
     assert " ".join((await row.inner_text()).split()).endswith("@victor Вы 100,00 тонов")
     await expect_place(me_block, rank="1", text="Вы: #1")
-    row_db = await server.db_fetchrow(
-        "SELECT stars_amount, status FROM payments WHERE tg_id = $1", payer["id"])
+    row_db = await server.db_fetchrow("SELECT stars_amount, status FROM payments WHERE tg_id = $1", payer["id"])
     assert (row_db["stars_amount"], row_db["status"]) == (100, "paid")
 
 
@@ -349,7 +359,9 @@ async def test_packages_show_what_the_server_credits(server, telegram, open_app)
     sheet = app.testid("topup-modal")
     await sheet.locator(".rate").wait_for()
     assert await sheet.locator(".rate").inner_text() == "1 ⭐ = 0,0125 тона"
-    shown = {p: " ".join((await app.testid(f"preset-{p}").inner_text()).split()) for p in ("place1", "place2", "place3")}
+    shown = {
+        p: " ".join((await app.testid(f"preset-{p}").inner_text()).split()) for p in ("place1", "place2", "place3")
+    }
     assert shown == {
         "place1": "1 1 место +1,25 тона 100",
         "place2": "2 2 место +0,63 тона 50",  # 0.625 rounded half up
@@ -434,7 +446,7 @@ async def test_screenshots_light_and_dark(seeded, open_app):
 
 
 def _rgb(hex_color: str) -> str:
-    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgb({r}, {g}, {b})"
 
 

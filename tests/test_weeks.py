@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from tondonate.weeks import current_week_key, parse_week_key, week_bounds, week_key, weeks_in_year
 
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = timezone.utc
+UTC = UTC
 
 
 def hours(start: datetime, end: datetime) -> float:
@@ -119,7 +119,7 @@ def test_every_instant_lies_in_its_weeks_bounds(zone):
         t += 3 * 3600 + 17 * 60  # an odd step visits every hour of the day
     # consecutive weeks tile time without gaps or overlaps
     ordered = sorted(bounds.values())
-    assert all(a[1] == b[0] for a, b in zip(ordered, ordered[1:]))
+    assert all(a[1] == b[0] for a, b in zip(ordered, ordered[1:], strict=False))
 
 
 @pytest.mark.parametrize(

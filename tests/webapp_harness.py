@@ -30,8 +30,9 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -165,7 +166,7 @@ class Backend:
         self._task: asyncio.Task | None = None
         self.http: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> "Backend":
+    async def __aenter__(self) -> Backend:
         from tondonate.server import serve
 
         ready = asyncio.Event()
@@ -194,8 +195,16 @@ class Backend:
             await asyncio.wait_for(self._task, timeout=10)
 
     # -- the API as a Mini App user ----------------------------------------------------
-    async def call(self, method: str, path: str, user: dict, body: Any = None, *, start_param: str | None = None,
-                   expect: int | None = 200) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        user: dict,
+        body: Any = None,
+        *,
+        start_param: str | None = None,
+        expect: int | None = 200,
+    ) -> tuple[int, Any]:
         headers = {"Authorization": "tma " + sign(user, start_param=start_param)}
         async with self.http.request(method, path, headers=headers, json=body) as resp:
             data = await resp.json()
@@ -218,7 +227,10 @@ class Backend:
 
     def telegram_user(self, user: dict) -> dict:
         """The Bot API ``User`` of a Mini App user (for updates the emulator sends the bot)."""
-        return {"is_bot": False, **{k: v for k, v in user.items() if k in ("id", "first_name", "last_name", "username", "language_code")}}
+        return {
+            "is_bot": False,
+            **{k: v for k, v in user.items() if k in ("id", "first_name", "last_name", "username", "language_code")},
+        }
 
     async def wait_for(self, probe: Callable[[], Any], *, timeout: float = 10, what: str = "condition") -> Any:
         """Poll ``await probe()`` until it returns something truthy."""
@@ -252,8 +264,15 @@ class Backend:
 # -- the page -------------------------------------------------------------------------
 
 
-def launch_url(origin: str, user: dict, *, theme: dict | None = None, start_param: str | None = None,
-               platform: str = "android", version: str = "8.0") -> str:
+def launch_url(
+    origin: str,
+    user: dict,
+    *,
+    theme: dict | None = None,
+    start_param: str | None = None,
+    platform: str = "android",
+    version: str = "8.0",
+) -> str:
     """The URL Telegram opens: the Mini App page with the launch parameters in the hash."""
     init_data = sign(user, start_param=start_param)
     params = [("tgWebAppData", init_data), ("tgWebAppVersion", version), ("tgWebAppPlatform", platform)]
@@ -309,11 +328,24 @@ class MiniApp:
         self._allowed_statuses: set[int] = set()
 
     @classmethod
-    async def open(cls, browser, origin: str, user: dict, *, theme: dict | None = None, start_param: str | None = None,
-                   lite: bool = False) -> "MiniApp":
+    async def open(
+        cls,
+        browser,
+        origin: str,
+        user: dict,
+        *,
+        theme: dict | None = None,
+        start_param: str | None = None,
+        lite: bool = False,
+    ) -> MiniApp:
         context = await browser.new_context(
-            viewport=VIEWPORT, device_scale_factor=1, is_mobile=True, has_touch=True,
-            user_agent=USER_AGENT, locale="ru-RU", timezone_id="Europe/Berlin",
+            viewport=VIEWPORT,
+            device_scale_factor=1,
+            is_mobile=True,
+            has_touch=True,
+            user_agent=USER_AGENT,
+            locale="ru-RU",
+            timezone_id="Europe/Berlin",
             color_scheme="dark" if theme is DARK_THEME else "light",
             reduced_motion="reduce" if lite else "no-preference",
         )
@@ -358,7 +390,9 @@ class MiniApp:
     async def wait_event(self, type: str, count: int = 1, timeout: float = 10_000) -> dict:
         """The ``count``-th event of ``type`` the page posted (waits for it)."""
         await self.page.wait_for_function(
-            "([t, n]) => window.__tg.events.filter(e => e.type === t).length >= n", arg=[type, count], timeout=timeout,
+            "([t, n]) => window.__tg.events.filter(e => e.type === t).length >= n",
+            arg=[type, count],
+            timeout=timeout,
         )
         return (await self.events(type))[count - 1]
 
@@ -379,12 +413,18 @@ class MiniApp:
         """No page errors, no console errors, no failed request, every request to the server's own origin."""
         assert self.page_errors == [], self.page_errors
         allowed = tuple(f"status of {status} " for status in self._allowed_statuses)
-        console = [m for m in self.console_errors if not (m.startswith("Failed to load resource") and any(a in m for a in allowed))]
+        console = [
+            m
+            for m in self.console_errors
+            if not (m.startswith("Failed to load resource") and any(a in m for a in allowed))
+        ]
         assert console == [], console
         assert self.foreign == [], f"requests left the server's origin: {self.foreign}"
         outside = [u for u in self.requests if not self._same_origin(u)]
         assert outside == [], outside
-        failed = [f"{r.status} {r.url}" for r in self.responses if r.status >= 400 and r.status not in self._allowed_statuses]
+        failed = [
+            f"{r.status} {r.url}" for r in self.responses if r.status >= 400 and r.status not in self._allowed_statuses
+        ]
         assert failed == [], failed
 
     async def screenshot(self, name: str) -> Path:

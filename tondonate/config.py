@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_CONFIG_FILE = "tondonate.toml"
 ENV_PREFIX = "TONDONATE_"
@@ -66,9 +67,9 @@ class Config:
     settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     path: Path | None = None
 
-    def replace(self, **sections: Any) -> "Config":
+    def replace(self, **sections: Any) -> Config:
         """A copy with some keys changed: ``cfg.replace(db={"url": ...})``."""
-        changes = {}
+        changes: dict[str, Any] = {}
         for name, values in sections.items():
             if name == "settings":
                 changes[name] = {**self.settings, **values}
@@ -107,7 +108,7 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
     """Read ``path`` (or ``./tondonate.toml`` when present), then apply env overrides."""
     env = os.environ if env is None else env
     explicit = path is not None
-    file_path = Path(path) if explicit else Path(DEFAULT_CONFIG_FILE)
+    file_path = Path(path) if path is not None else Path(DEFAULT_CONFIG_FILE)
     data: dict[str, Any] = {}
     if file_path.is_file():
         try:

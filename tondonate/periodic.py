@@ -28,8 +28,16 @@ class Periodic:
       goes on after the usual pause; cancellation (:meth:`stop`) is the only end.
     """
 
-    def __init__(self, name: str, job: Job, interval: float | Callable[[], float], *, log: logging.Logger,
-                 failure: str, first_delay: float | None = None):
+    def __init__(
+        self,
+        name: str,
+        job: Job,
+        interval: float | Callable[[], float],
+        *,
+        log: logging.Logger,
+        failure: str,
+        first_delay: float | None = None,
+    ):
         self.name = name
         self._job = job
         self._interval = interval if callable(interval) else (lambda: interval)
@@ -51,6 +59,7 @@ class Periodic:
 
     def wake(self) -> None:
         """There is work: start the loop, or end its idle wait."""
+        self._idle.clear()  # busy from now: a stop(grace) waits for this work
         self._woken.set()
         self.start()
 

@@ -18,8 +18,8 @@ import asyncio
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 from . import users
 from .db import Database
@@ -34,8 +34,28 @@ from .weeks import week_key
 
 FIRST_ID = 700_000_000
 BATCH = 20_000  # rows per executemany; fewer, larger transactions (each commit is an fsync)
-FIRST_NAMES = ["Анна", "Иван", "Мария", "Дмитрий", "Ольга", "Сергей", "Елена", "Алексей", "Наталья", "Павел",
-               "Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy"]
+FIRST_NAMES = [
+    "Анна",
+    "Иван",
+    "Мария",
+    "Дмитрий",
+    "Ольга",
+    "Сергей",
+    "Елена",
+    "Алексей",
+    "Наталья",
+    "Павел",
+    "Alice",
+    "Bob",
+    "Carol",
+    "Dave",
+    "Eve",
+    "Frank",
+    "Grace",
+    "Heidi",
+    "Ivan",
+    "Judy",
+]
 NICK_PARTS = ["star", "ton", "moon", "fox", "wolf", "cat", "neo", "max", "sky", "zen", "pixel", "nova"]
 
 
@@ -77,8 +97,15 @@ async def _bulk(db: Database, steps_per_item: list[list]) -> None:
         await db.executemany(sql, [tuple(steps[index].args) for steps in steps_per_item])
 
 
-async def seed(db: Database, settings: Settings, rate: Decimal, plan: SeedPlan, *,
-               now: int | None = None, progress: Callable[[str, int], None] | None = None) -> SeedReport:
+async def seed(
+    db: Database,
+    settings: Settings,
+    rate: Decimal,
+    plan: SeedPlan,
+    *,
+    now: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> SeedReport:
     """Add ``plan.users`` users and ``plan.donations`` credited donations over ``plan.weeks`` weeks."""
     started = time.perf_counter()
     rng = random.Random(plan.seed)
@@ -159,11 +186,13 @@ async def seed(db: Database, settings: Settings, rate: Decimal, plan: SeedPlan, 
             payment = IncomingPayment(f"seed-{first}-{n:09d}", tg_id, None, stars, "XTR", paid_at, Profile(tg_id))
             credit = Credit(payment.charge_id, tg_id, stars, tons_nano, paid_at, week)
             # The user exists; the totals are summed once at the end (below).
-            batch.append([
-                statements.record_payment_step(payment, rate_text, tons_nano),
-                statements.flip_step(payment.charge_id, paid_at, guard=False),
-                statements.donation_step(credit),
-            ])
+            batch.append(
+                [
+                    statements.record_payment_step(payment, rate_text, tons_nano),
+                    statements.flip_step(payment.charge_id, paid_at, guard=False),
+                    statements.donation_step(credit),
+                ]
+            )
             report.stars += stars
         return batch
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .db import Connection, Step
@@ -34,7 +35,7 @@ class Profile:
     @classmethod
     def from_telegram(cls, user: Any) -> Profile:
         """From an aiogram ``User`` or a Mini App initData user dict."""
-        get = user.get if isinstance(user, dict) else lambda k, d=None: getattr(user, k, d)
+        get: Callable[[str], Any] = user.get if isinstance(user, dict) else lambda k: getattr(user, k, None)
         return cls(
             tg_id=int(get("id")),
             username=get("username"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time as _time
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 __all__ = ["week_key", "current_week_key", "parse_week_key", "week_bounds", "weeks_in_year"]
 
@@ -35,11 +35,13 @@ def _zone(tz: tzinfo | str) -> tzinfo:
 def _instant(moment: int | float | datetime) -> datetime:
     if isinstance(moment, datetime):
         if moment.tzinfo is None or moment.utcoffset() is None:
-            raise ValueError(f"naive datetime {moment.isoformat()} is not an instant; give it a tzinfo (or pass unix seconds)")
+            raise ValueError(
+                f"naive datetime {moment.isoformat()} is not an instant; give it a tzinfo (or pass unix seconds)"
+            )
         return moment
     if isinstance(moment, bool) or not isinstance(moment, (int, float)):
         raise TypeError(f"moment must be unix seconds or an aware datetime, got {type(moment).__name__}")
-    return datetime.fromtimestamp(moment, timezone.utc)
+    return datetime.fromtimestamp(moment, UTC)
 
 
 def weeks_in_year(year: int) -> int:
@@ -85,7 +87,7 @@ def _local_midnight(day: date, tz: tzinfo) -> datetime:
     happens twice, fold=0 is the first occurrence.
     """
     wall = datetime.combine(day, time(0), tzinfo=tz)
-    return wall.astimezone(timezone.utc).astimezone(tz)
+    return wall.astimezone(UTC).astimezone(tz)
 
 
 def week_bounds(key: str, tz: tzinfo | str) -> tuple[datetime, datetime]:

@@ -24,11 +24,7 @@ def setup_api(app: web.Application, config: Config) -> ApiState:
     api = app[API] = ApiState(validator=InitDataValidator(config.bot.token), config=config)
     # Each handler gets the state with the request (handler(request, api)).
     for table in (board_routes, payment_routes):
-        app.router.add_routes(
-            web.RouteDef(r.method, r.path, json_errors(r.handler, api), r.kwargs)
-            for r in table
-            if isinstance(r, web.RouteDef)
-        )
+        app.router.add_routes(web.RouteDef(r.method, r.path, json_errors(r.handler, api), {}) for r in table)
     app.router.add_get("/api/openapi.json", json_errors(openapi))
     return api
 

@@ -13,13 +13,13 @@ import dataclasses
 import hashlib
 import hmac
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 import orjson
 
-from .errors import ApiError, unauthorized
 from ..users import Profile
+from .errors import ApiError, unauthorized
 
 MAX_FUTURE_SECONDS = 60
 MAX_INIT_DATA_BYTES = 8192
@@ -53,7 +53,7 @@ class InitDataValidator:
         if data is not None:  # the same header as before: only its age is left to check
             if -MAX_FUTURE_SECONDS <= self._clock() - data.auth_date <= max_age:
                 return data  # (inline: this runs on every request)
-            return self._check_age(data, header, max_age)
+            return self._check_age(data, header, max_age)  # type: ignore[arg-type]  # a key of _headers: a str
         if not header:
             raise unauthorized("Authorization header with Telegram initData is required", "missing_init_data")
         scheme, _, raw = header.partition(" ")
@@ -111,6 +111,7 @@ class InitDataValidator:
             raise unauthorized("initData lacks a valid user or auth_date", "malformed_init_data") from None
         if isinstance(tg_id, bool) or not isinstance(tg_id, int) or not 0 < tg_id < 2**63:
             raise unauthorized("initData user id is invalid", "malformed_init_data")
+
         def text(key: str) -> str | None:
             # NUL is valid JSON ("\u0000") but no PostgreSQL text can hold it; Telegram never sends it.
             value = user.get(key)

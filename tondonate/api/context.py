@@ -51,7 +51,13 @@ class ApiState:
 
     def attach(self, parts: ApiParts) -> None:
         """Serve from ``parts``; follow their settings as they change."""
-        self.db, self.store, self.ledger, self.model, self.bot = parts.db, parts.store, parts.ledger, parts.model, parts.bot
+        self.db, self.store, self.ledger, self.model, self.bot = (
+            parts.db,
+            parts.store,
+            parts.ledger,
+            parts.model,
+            parts.bot,
+        )
         self.use_settings(parts.store.current)
         parts.store.on_change(lambda _old, new: self.use_settings(new))
 
@@ -117,12 +123,21 @@ async def caller(request: web.Request, api: ApiState, *, ref_code: int | None = 
         return Caller(init, known)
     ref = ref_code if ref_code is not None else parse_ref(init.start_param)
     result = await ensure_user(api.db, profile, ref)
-    info = UserInfo(profile.username, profile.first_name, profile.photo_url, result.is_blocked, result.referrer_id,
-                    profile.language_code)
+    info = UserInfo(
+        profile.username,
+        profile.first_name,
+        profile.photo_url,
+        result.is_blocked,
+        result.referrer_id,
+        profile.language_code,
+    )
     if known is not None:  # keep fields the initData did not carry
         info = UserInfo(
-            profile.username, profile.first_name or known.first_name,
-            profile.photo_url or known.photo_url, known.is_blocked, known.referrer_id,
+            profile.username,
+            profile.first_name or known.first_name,
+            profile.photo_url or known.photo_url,
+            known.is_blocked,
+            known.referrer_id,
             profile.language_code or known.language_code,
         )
     model.remember_user(init.tg_id, info)

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from ..bot.handle import BotUnavailable
+from ..bot.errors import BotUnavailable
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -38,7 +39,10 @@ class ApiError(web.HTTPException):
     def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None):
         # Not HTTPException.__init__: it takes its status from the class and warns about body=.
         web.Response.__init__(
-            self, status=status, headers=headers, content_type="application/json",
+            self,
+            status=status,
+            headers=headers,
+            content_type="application/json",
             body=error_body(code, message),
         )
         Exception.__init__(self, message)
@@ -72,9 +76,7 @@ def bot_unavailable(exc: BotUnavailable) -> ApiError:
 
 
 def json_response(data, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
 # aiohttp's own HTTP exceptions (413 from reading a body, 404/405 from the router...)
@@ -127,8 +129,9 @@ class _JsonErrorsProtocol(web.RequestHandler):
 
     __slots__ = ()
 
-    def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
+    def handle_error(
+        self, request, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
         super().handle_error(request, status, exc, message)  # logs; raises when a response is already out
         if status >= 500:
             body = error_body("internal_error", "Internal server error; it has been logged")

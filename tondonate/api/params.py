@@ -39,7 +39,9 @@ def paging(request: web.Request, page_size: int) -> tuple[int, int]:
     if not query:  # the usual first page: no query to parse
         return page_size, 0
     return _known_paging(query, page_size) or (
-        query_int(request, "limit", page_size, 1, 100), query_int(request, "offset", 0, 0, MAX_OFFSET))
+        query_int(request, "limit", page_size, 1, 100),
+        query_int(request, "offset", 0, 0, MAX_OFFSET),
+    )
 
 
 def _plain_paging(query: str, page_size: int) -> tuple[int, int] | None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..bot.handle import BotUnavailable, TelegramUnavailable
+from ..bot.errors import BotUnavailable, TelegramUnavailable
 from ..ledger import PRESET_IDS, InvoiceError
 from ..ledger.money import format_tons, to_nano
 from .context import ApiState, authenticate, caller
 from .errors import ApiError, bad_request, bot_unavailable, json_response, too_many_requests
 from .params import json_object, optional_int
+from .routing import ApiRoutes
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 # An invoice the ledger refuses: the status of its reason (the reason is the error code).
 INVOICE_STATUS = {"user_blocked": 403}
@@ -24,7 +25,9 @@ async def create_invoice(request: web.Request, api: ApiState) -> web.Response:
     body = await json_object(request)
     unknown = set(body) - {"stars_amount", "preset_id"}
     if unknown:
-        raise bad_request(f"unknown field(s): {', '.join(sorted(unknown))}; allowed: stars_amount, preset_id", "invalid_body")
+        raise bad_request(
+            f"unknown field(s): {', '.join(sorted(unknown))}; allowed: stars_amount, preset_id", "invalid_body"
+        )
     preset_id = body.get("preset_id")
     if preset_id is not None and not isinstance(preset_id, str):
         raise bad_request(f"preset_id must be one of {', '.join(PRESET_IDS)}", "invalid_preset")
@@ -41,12 +44,14 @@ async def create_invoice(request: web.Request, api: ApiState) -> web.Response:
         raise ApiError(INVOICE_STATUS.get(exc.reason, 400), exc.reason, exc.message) from None
     except TelegramUnavailable:
         raise ApiError(502, "telegram_unavailable", "Telegram did not create the invoice; try again shortly") from None
-    return json_response({
-        "invoice_id": quote.invoice_id,
-        "invoice_link": link,
-        "stars_amount": quote.stars,
-        "tons_amount": format_tons(to_nano(quote.tons), decimals),
-    })
+    return json_response(
+        {
+            "invoice_id": quote.invoice_id,
+            "invoice_link": link,
+            "stars_amount": quote.stars,
+            "tons_amount": format_tons(to_nano(quote.tons), decimals),
+        }
+    )
 
 
 _ATTACH_REFUSALS = {

@@ -4,7 +4,7 @@ Everything comes from the in-memory read model; only a first visit writes.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
@@ -16,8 +16,9 @@ from ..weeks import parse_week_key, week_bounds
 from .context import ApiState, caller, known_caller
 from .errors import bad_request, json_response
 from .params import paging, query_choice, raw_query
+from .routing import ApiRoutes
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 PAGE_CACHE_SIZE = 512
 
 
@@ -49,8 +50,9 @@ def _cached_page(api: ApiState, key: tuple, board: Board) -> bytes | None:
     return None
 
 
-def _store_page(api: ApiState, key: tuple, board: Board, items: list[dict], limit: int, offset: int,
-                extra: dict | None = None) -> bytes:
+def _store_page(
+    api: ApiState, key: tuple, board: Board, items: list[dict], limit: int, offset: int, extra: dict | None = None
+) -> bytes:
     end = offset + limit
     head = {"limit": limit, "offset": offset, "next_offset": end if end < len(board) else None, **(extra or {})}
     body = b'{"items":' + orjson.dumps(items) + b"," + orjson.dumps(head)[1:-1] + b',"me":'
@@ -90,8 +92,9 @@ async def all_time(request: web.Request, api: ApiState) -> web.Response:
     key = ("all", offset, limit, decimals)
     page = _cached_page(api, key, board)
     if page is None:
-        page = _store_page(api, key, board, _user_items(model, board, offset, limit, "tons_total", decimals),
-                           limit, offset)
+        page = _store_page(
+            api, key, board, _user_items(model, board, offset, limit, "tons_total", decimals), limit, offset
+        )
     return _page_response(page, _standing(board, tg_id, "tons_total", decimals))
 
 
@@ -100,7 +103,7 @@ def _iso(moment: datetime) -> str:
     time has offsets such as +00:53:28, which ISO 8601 cannot write; give UTC then."""
     offset = moment.utcoffset()
     if offset is not None and offset.seconds % 60:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.isoformat()
 
 
@@ -141,8 +144,15 @@ async def week(request: web.Request, api: ApiState) -> web.Response:
     key = ("week", week_key, offset, limit, decimals, tz.key)
     page = _cached_page(api, key, board)
     if page is None:
-        page = _store_page(api, key, board, _user_items(model, board, offset, limit, "tons_week", decimals),
-                           limit, offset, bounds or _week_bounds(week_key, tz))
+        page = _store_page(
+            api,
+            key,
+            board,
+            _user_items(model, board, offset, limit, "tons_week", decimals),
+            limit,
+            offset,
+            bounds or _week_bounds(week_key, tz),
+        )
     return _page_response(page, _standing(board, tg_id, "tons_week", decimals))
 
 
@@ -173,8 +183,9 @@ async def referrals(request: web.Request, api: ApiState) -> web.Response:
     key = ("ref", period, offset, limit, decimals)
     page = _cached_page(api, key, board)
     if page is None:
-        page = _store_page(api, key, board, _referrer_items(model, board, offset, limit, decimals),
-                           limit, offset, {"period": period})
+        page = _store_page(
+            api, key, board, _referrer_items(model, board, offset, limit, decimals), limit, offset, {"period": period}
+        )
     # Not memoized on the board: the counts and the other period's sum change without it.
     rank = board.rank(tg_id)
     mine = None if rank is None else {"rank": rank, **_referrer_stats(model, tg_id, decimals)}
@@ -192,18 +203,20 @@ async def me(request: web.Request, api: ApiState) -> web.Response:
         referrer_id = model.users[tg_id].referrer_id
     all_time = model.all_time.standing(tg_id) or (None, 0)
     weekly = model.week.users.standing(tg_id) or (None, 0)
-    return json_response({
-        **_profile(model, tg_id),
-        "tons_total": format_tons(all_time[1], decimals),
-        "tons_week": format_tons(weekly[1], decimals),
-        "rank_all_time": all_time[0],
-        "rank_week": weekly[0],
-        **_referrer_stats(model, tg_id, decimals),
-        "rank_referrals": model.referrers.rank(tg_id),
-        "referrer_id": referrer_id,
-        "referral_link": _referral_link(api, tg_id),
-        "week_key": model.week_key,
-    })
+    return json_response(
+        {
+            **_profile(model, tg_id),
+            "tons_total": format_tons(all_time[1], decimals),
+            "tons_week": format_tons(weekly[1], decimals),
+            "rank_all_time": all_time[0],
+            "rank_week": weekly[0],
+            **_referrer_stats(model, tg_id, decimals),
+            "rank_referrals": model.referrers.rank(tg_id),
+            "referrer_id": referrer_id,
+            "referral_link": _referral_link(api, tg_id),
+            "week_key": model.week_key,
+        }
+    )
 
 
 @routes.get("/api/config")
@@ -212,13 +225,15 @@ async def config(request: web.Request, api: ApiState) -> web.Response:
     await caller(request, api)
     rate = await api.ledger.rates.get_rate()
     bot_user = api.bot.identity
-    return json_response({
-        "presets": [{"id": pid, "stars": stars} for pid, stars in zip(PRESET_IDS, settings.presets)],
-        "min_stars": settings["donations.min_stars"],
-        "max_stars": settings["donations.max_stars"],
-        "tons_per_star": format(rate, "f"),  # plain notation, never "1E+1"
-        "tons_decimals": settings.tons_decimals,
-        "tons_rounding": settings.tons_rounding,
-        "bot_username": bot_user.username if bot_user else None,
-        "week_key": api.model.week_key,
-    })
+    return json_response(
+        {
+            "presets": [{"id": pid, "stars": stars} for pid, stars in zip(PRESET_IDS, settings.presets, strict=False)],
+            "min_stars": settings["donations.min_stars"],
+            "max_stars": settings["donations.max_stars"],
+            "tons_per_star": format(rate, "f"),  # plain notation, never "1E+1"
+            "tons_decimals": settings.tons_decimals,
+            "tons_rounding": settings.tons_rounding,
+            "bot_username": bot_user.username if bot_user else None,
+            "week_key": api.model.week_key,
+        }
+    )

@@ -13,9 +13,9 @@ import orjson
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods.base import Response, TelegramMethod, TelegramType
 
 from ..config import Config
-
 
 # aiogram validates every answer as ``Response[<result type>]``; pydantic keeps such
 # parametrized classes in a weak cache, so between garbage collections they died and
@@ -29,12 +29,13 @@ class _Session(AiohttpSession):
     over plain HTTP (a local Bot API server, the emulator) there is nothing to wait
     for, and every CLI command and server stop paid that quarter second."""
 
-    def check_response(self, bot, method, status_code, content):  # type: ignore[override]
+    def check_response(
+        self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
+    ) -> Response[TelegramType]:
         returning = method.__returning__
         if returning not in _RESPONSE_TYPES:
-            from aiogram.methods.base import Response
-
-            _RESPONSE_TYPES[returning] = Response[returning]
+            # A class parametrized at run time, with a value mypy cannot read as a type.
+            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
         return super().check_response(bot=bot, method=method, status_code=status_code, content=content)
 
     async def close(self) -> None:

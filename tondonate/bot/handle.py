@@ -14,26 +14,14 @@ import contextlib
 import dataclasses
 from typing import TYPE_CHECKING
 
+from .errors import BotUnavailable
+
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
 
     from ..ledger import Quote
 
 BOT_WAIT_SECONDS = 15.0  # how long a request needing the bot waits for a background start
-
-
-class BotUnavailable(Exception):
-    """The bot is still starting, or could not start: try again after ``retry_after`` s."""
-
-    def __init__(self, code: str, message: str, retry_after: int):
-        super().__init__(message)
-        self.code = code  # bot_starting | bot_unavailable
-        self.message = message
-        self.retry_after = retry_after
-
-
-class TelegramUnavailable(Exception):
-    """Telegram refused a call or could not be reached; the message says which."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

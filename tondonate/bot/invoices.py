@@ -12,7 +12,7 @@ from aiogram.types import LabeledPrice
 from ..i18n import t
 from ..ledger import CURRENCY, Quote
 from ..ledger.money import format_tons, to_nano
-from .handle import TelegramUnavailable
+from .errors import TelegramUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -47,8 +47,12 @@ async def on_pre_checkout(query: PreCheckoutQuery, ledger: Ledger) -> None:
 async def on_successful_payment(message: Message, ledger: Ledger, thanks: ThankYouSender) -> None:
     paid = message.successful_payment
     user = message.from_user
+    # _is_successful_payment let the message through; Telegram sends it from the payer.
+    assert paid is not None and user is not None
     if paid.currency != CURRENCY:  # we only ever issue Stars invoices
-        log.error("ignoring a non-Stars payment charge_id=%s currency=%s", paid.telegram_payment_charge_id, paid.currency)
+        log.error(
+            "ignoring a non-Stars payment charge_id=%s currency=%s", paid.telegram_payment_charge_id, paid.currency
+        )
         return
     payment = IncomingPayment(
         charge_id=paid.telegram_payment_charge_id,
@@ -58,7 +62,9 @@ async def on_successful_payment(message: Message, ledger: Ledger, thanks: ThankY
         currency=paid.currency,
         paid_at=int(message.date.timestamp()),
         profile=Profile.from_telegram(user),
-        raw=message.model_dump(mode="json", exclude_none=True, exclude={"bot"}) if hasattr(message, "model_dump") else None,
+        raw=message.model_dump(mode="json", exclude_none=True, exclude={"bot"})
+        if hasattr(message, "model_dump")
+        else None,
     )
     result = await ledger.credit(payment)
     if result.status == "credited":  # queued: sent at Telegram's pace, never in the payment's way
@@ -68,6 +74,7 @@ async def on_successful_payment(message: Message, ledger: Ledger, thanks: ThankY
 
 async def on_refunded_payment(message: Message, ledger: Ledger) -> None:
     refund = message.refunded_payment
+    assert refund is not None  # _is_refunded_payment let the message through
     await ledger.refund(
         refund.telegram_payment_charge_id,
         refunded_at=int(message.date.timestamp()),

@@ -28,8 +28,13 @@ def payment_of(tx: Any) -> IncomingPayment | None:
         return None  # gifts, paid media, business transfers: not donations
     user = source.user
     return IncomingPayment(
-        charge_id=tx.id, tg_id=user.id, payload=payload, stars=tx.amount, currency=CURRENCY,
-        paid_at=_timestamp(tx.date), profile=Profile.from_telegram(user),
+        charge_id=tx.id,
+        tg_id=user.id,
+        payload=payload,
+        stars=tx.amount,
+        currency=CURRENCY,
+        paid_at=_timestamp(tx.date),
+        profile=Profile.from_telegram(user),
         raw={"star_transaction": tx.model_dump(mode="json", exclude_none=True)},
     )
 

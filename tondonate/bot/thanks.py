@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
@@ -33,7 +34,13 @@ class _SendThanks(SendMessage):
     aiogram building one (a full pydantic validation) was the largest single cost of
     sending it."""
 
-    __returning__ = dict
+    __returning__: ClassVar[Any] = dict  # as TelegramMethod declares it; SendMessage's is Message
+
+    # For type checkers only, as aiogram declares SendMessage's: otherwise mypy derives this
+    # class's __init__ from the pydantic fields, and takes Field(None, ...) for no default.
+    if TYPE_CHECKING:
+
+        def __init__(self, *, chat_id: int, text: str) -> None: ...
 
 
 class ThankYouSender:
@@ -42,8 +49,14 @@ class ThankYouSender:
         self._per_second = per_second
         self._queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(max_waiting)
         self._skipped = 0
-        self._sender = Periodic("thank-you-sender", self._send_next, lambda: 1 / max(1, self._per_second()),
-                                log=log, failure="sending a thank-you message failed", first_delay=0)
+        self._sender = Periodic(
+            "thank-you-sender",
+            self._send_next,
+            lambda: 1 / max(1, self._per_second()),
+            log=log,
+            failure="sending a thank-you message failed",
+            first_delay=0,
+        )
 
     def send(self, chat_id: int, text: str) -> bool:
         """Queue a thank-you; False when it is skipped (turned off, or too many waiting)."""
@@ -53,8 +66,10 @@ class ThankYouSender:
             self._queue.put_nowait((chat_id, text))
         except asyncio.QueueFull:
             if not self._skipped:
-                log.warning("more than %d thank-you messages waiting: skipping new ones until the queue drains",
-                            self._queue.maxsize)
+                log.warning(
+                    "more than %d thank-you messages waiting: skipping new ones until the queue drains",
+                    self._queue.maxsize,
+                )
             self._skipped += 1
             return False
         self._sender.wake()

@@ -90,7 +90,9 @@ def check_cmd(state, fix: bool) -> None:
 @click.option("--from", "source_url", required=True, metavar="URL", help="Database to copy from (left unchanged).")
 @click.option("--to", "target_url", required=True, metavar="URL", help="Database to copy into (migrated first).")
 @click.option("--force", is_flag=True, help="Replace the target's contents even when it holds users or payments.")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Rows per insert batch.")
+@click.option(
+    "--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Rows per insert batch."
+)
 def copy_cmd(source_url: str, target_url: str, force: bool, batch_size: int) -> None:
     """Copy every table from one database to another (SQLite <-> PostgreSQL).
 
@@ -106,8 +108,8 @@ def copy_cmd(source_url: str, target_url: str, force: bool, batch_size: int) -> 
     from ..db import dialect_of, open_database
     from ..db.copy import CopyError, copy_database
     from ..db.migrate import migrate, status
-    from ..redact import redact_url
     from ..db.sqlite import path_from_url
+    from ..redact import redact_url
 
     try:
         for url in (source_url, target_url):
@@ -164,5 +166,7 @@ def copy_cmd(source_url: str, target_url: str, force: bool, batch_size: int) -> 
             click.echo(f"MISMATCH {mismatch.describe()}", err=True)
         click.echo(f"copy verification failed: {len(report.mismatches)} mismatch(es)", err=True)
         click.get_current_context().exit(1)
-    click.echo(f"copied {sum(report.rows.values())} rows in {len(report.tables)} tables from {redact_url(source_url, keep_user=True)} "
-               f"to {redact_url(target_url, keep_user=True)}; row counts and stars/tons sums match")
+    click.echo(
+        f"copied {sum(report.rows.values())} rows in {len(report.tables)} tables from {redact_url(source_url, keep_user=True)} "
+        f"to {redact_url(target_url, keep_user=True)}; row counts and stars/tons sums match"
+    )

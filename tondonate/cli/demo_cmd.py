@@ -8,13 +8,28 @@ from .options import pass_state, run
 
 
 @click.command("demo")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
-              help="Port of the demo page on 127.0.0.1 (0: any free port).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-              help="Keep the demo in this SQLite file: created, migrated and seeded when it has no users, "
-                   "kept on exit. Default: a temporary database, removed on exit.")
-@click.option("--users", type=click.IntRange(0, 1_000_000), default=300, show_default=True,
-              help="Demo users to seed (with donations over 8 weeks and referral trees) into an empty database.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port of the demo page on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Keep the demo in this SQLite file: created, migrated and seeded when it has no users, "
+    "kept on exit. Default: a temporary database, removed on exit.",
+)
+@click.option(
+    "--users",
+    type=click.IntRange(0, 1_000_000),
+    default=300,
+    show_default=True,
+    help="Demo users to seed (with donations over 8 weeks and referral trees) into an empty database.",
+)
 @pass_state.decorator
 def demo_cmd(state, port: int, db_path: str | None, users: int) -> None:
     """Try tondonate offline: the real server, bot and Mini App, with Telegram emulated.
@@ -40,8 +55,10 @@ def demo_cmd(state, port: int, db_path: str | None, users: int) -> None:
     def ready(info: DemoInfo) -> None:
         where = "a temporary database" if info.temporary else str(info.db_path)
         seeded = f", {info.seeded} seeded now" if info.seeded else ""
-        click.echo(f"tondonate demo: open {info.url} ({info.users} demo users in {where}{seeded}; "
-                   f"ready in {info.seconds:.1f} s)")
+        click.echo(
+            f"tondonate demo: open {info.url} ({info.users} demo users in {where}{seeded}; "
+            f"ready in {info.seconds:.1f} s)"
+        )
         click.echo("Act as any user, donate with pretend Stars, invite a friend; Telegram is emulated. Ctrl-C stops.")
 
     options = DemoOptions(port=port, db_path=db_path, users=users)

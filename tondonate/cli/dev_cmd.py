@@ -11,10 +11,26 @@ def dev_group() -> None:
 
 
 @dev_group.command("seed")
-@click.option("--users", "users", type=click.IntRange(1, 10_000_000), default=1000, show_default=True, help="Users to add.")
-@click.option("--donations", type=click.IntRange(0, 100_000_000), default=5000, show_default=True, help="Credited donations to add.")
-@click.option("--weeks", type=click.IntRange(1, 520), default=12, show_default=True, help="Spread donations over this many past weeks.")
-@click.option("--seed", "random_seed", type=int, default=1, show_default=True, help="Random seed (same seed, same data).")
+@click.option(
+    "--users", "users", type=click.IntRange(1, 10_000_000), default=1000, show_default=True, help="Users to add."
+)
+@click.option(
+    "--donations",
+    type=click.IntRange(0, 100_000_000),
+    default=5000,
+    show_default=True,
+    help="Credited donations to add.",
+)
+@click.option(
+    "--weeks",
+    type=click.IntRange(1, 520),
+    default=12,
+    show_default=True,
+    help="Spread donations over this many past weeks.",
+)
+@click.option(
+    "--seed", "random_seed", type=int, default=1, show_default=True, help="Random seed (same seed, same data)."
+)
 @pass_state.decorator
 def seed_cmd(state, users: int, donations: int, weeks: int, random_seed: int) -> None:
     """Fill the database with realistic users, donations and referral trees.
@@ -40,11 +56,15 @@ def seed_cmd(state, users: int, donations: int, weeks: int, random_seed: int) ->
         # The bars go to stderr, the summary to stdout.
         with progress_bar(users, "Users    ") as user_bar, progress_bar(donations, "Donations") as donation_bar:
             bars = {"users": user_bar, "donations": donation_bar}
-            return await seed(db, settings, rate, SeedPlan(users, donations, weeks, seed=random_seed),
-                              progress=lambda kind, n: bars[kind].update(n))
+            return await seed(
+                db,
+                settings,
+                rate,
+                SeedPlan(users, donations, weeks, seed=random_seed),
+                progress=lambda kind, n: bars[kind].update(n),
+            )
 
     report = run(with_db(config, go))
     click.echo(
-        f"Added {report.users} users and {report.donations} donations ({report.stars} Stars) "
-        f"in {report.seconds:.1f} s."
+        f"Added {report.users} users and {report.donations} donations ({report.stars} Stars) in {report.seconds:.1f} s."
     )

@@ -90,7 +90,7 @@ class _LineProgress:
         self.length, self.label, self.every, self.clock = length, label, every, clock
         self.done, self.finished = 0, False
 
-    def __enter__(self) -> "_LineProgress":
+    def __enter__(self) -> _LineProgress:
         self.started = self.last = self.clock()
         return self
 
@@ -101,8 +101,10 @@ class _LineProgress:
             self._finish(now)
         elif now - self.last >= self.every:
             self.last = now
-            click.echo(f"{self.label}  {self.done}/{self.length} ({self.done / self.length:.0%}, "
-                       f"{now - self.started:.0f} s)", err=True)
+            click.echo(
+                f"{self.label}  {self.done}/{self.length} ({self.done / self.length:.0%}, {now - self.started:.0f} s)",
+                err=True,
+            )
 
     def _finish(self, now: float) -> None:
         if not self.finished:

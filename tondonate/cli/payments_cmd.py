@@ -57,6 +57,7 @@ def reconcile_cmd(state, full: bool) -> None:
 
     async def go():
         async with _ledger_and_bot(config) as (ledger, bot):
+
             def progress(report):  # the total is unknown until the last page
                 click.echo(f"\rRead {report.scanned} Star transaction(s)...", nl=False, err=True)
 

@@ -29,4 +29,6 @@ def serve_cmd(state, host: str | None, port: int | None) -> None:
     except (ConfigError, StartupError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {config.http.host}:{config.http.port}: {exc.strerror or exc}") from None
+        raise click.ClickException(
+            f"cannot listen on {config.http.host}:{config.http.port}: {exc.strerror or exc}"
+        ) from None

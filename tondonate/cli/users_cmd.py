@@ -69,7 +69,11 @@ def show_cmd(state, tg_id: int) -> None:
     name = f"@{user['username']}" if user["username"] else (user["first_name"] or "")
     click.echo(f"{tg_id} {name}{'  [blocked]' if user['is_blocked'] else ''}")
     click.echo(f"referrer: {user['referrer_id'] or '-'}")
-    click.echo(f"donated: {format_tons(totals['tons'], decimals) if totals else '0'} tons, "
-               f"{totals['stars'] if totals else 0} Stars in {totals['donations'] if totals else 0} donation(s)")
-    click.echo(f"referrals: {refs['referrals_count'] if refs else 0}, "
-               f"who donated {format_tons(refs['tons'], decimals) if refs else '0'} tons")
+    click.echo(
+        f"donated: {format_tons(totals['tons'], decimals) if totals else '0'} tons, "
+        f"{totals['stars'] if totals else 0} Stars in {totals['donations'] if totals else 0} donation(s)"
+    )
+    click.echo(
+        f"referrals: {refs['referrals_count'] if refs else 0}, "
+        f"who donated {format_tons(refs['tons'], decimals) if refs else '0'} tons"
+    )

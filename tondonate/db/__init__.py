@@ -23,6 +23,6 @@ def open_database(url: str) -> Database:
         from .sqlite import SqliteDatabase
 
         return SqliteDatabase(url)
-    from .postgres import PostgresDatabase  # noqa: F401  (added by the PostgreSQL backend)
+    from .postgres import PostgresDatabase
 
     return PostgresDatabase(url)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import abc
 import dataclasses
 import functools
-from collections.abc import Hashable
-from typing import Any, AsyncContextManager, NamedTuple, Sequence
+from collections.abc import Hashable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, NamedTuple
 
 
 class DatabaseError(Exception):
@@ -102,7 +103,7 @@ class Database(Connection):
     async def stop(self) -> None: ...
 
     @abc.abstractmethod
-    def transaction(self) -> AsyncContextManager[Connection]:
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """``async with db.transaction() as conn:`` -- commit on success, rollback on error."""
 
     @abc.abstractmethod
@@ -117,7 +118,7 @@ class Database(Connection):
         batch is one hop to the writer thread instead of one per statement.
         """
 
-    async def __aenter__(self) -> "Database":
+    async def __aenter__(self) -> Database:
         await self.start()
         return self
 

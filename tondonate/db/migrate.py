@@ -16,14 +16,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yoyo import exceptions as yoyo_exceptions
 from yoyo import get_backend, read_migrations
 
 from ..redact import redact_url
 from . import DatabaseError, dialect_of
+
+if TYPE_CHECKING:  # yoyo is untyped: these are Any to mypy, and say what is meant
+    from yoyo.backends.base import DatabaseBackend
+    from yoyo.migrations import MigrationList
 
 INSTALL_HINT = "pip install 'tondonate[postgres]'"
 
@@ -54,10 +60,11 @@ class MigrationState:
 
 
 _cache_lock = threading.Lock()
-_cache: dict[tuple, object] = {}
+# (source, its .sql files' (name, mtime, size)) -> the migrations read from it
+_cache: dict[tuple[str, tuple[tuple[str, int, int], ...]], MigrationList] = {}
 
 
-def _migrations():
+def _migrations() -> MigrationList:
     """The parsed migrations, cached while the files are unchanged (parsing costs more than applying)."""
     source = migrations_source()
     folder = Path(source) if not source.startswith("package:") else None
@@ -79,7 +86,7 @@ def _migrations():
 
 
 @contextlib.contextmanager
-def _backend(url: str):
+def _backend(url: str) -> Iterator[DatabaseBackend]:
     """A yoyo backend for ``url``; driver and database failures become one-line DatabaseErrors."""
     backend = None
     try:
@@ -113,7 +120,7 @@ def migrate(url: str) -> list[str]:
         return [m.id for m in pending]
 
 
-def _close(backend) -> None:
+def _close(backend: DatabaseBackend) -> None:
     conn = getattr(backend, "_connection", None)
     if conn is not None:
         with contextlib.suppress(Exception):

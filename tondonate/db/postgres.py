@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..redact import redact_url
 from .base import Connection, Database, DatabaseError, Step, StepsResult
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy  # what the pool lends (asyncpg is untyped: Any to mypy)
 
 try:
     import asyncpg
@@ -32,6 +36,7 @@ else:
     # Everything asyncpg or the network raises for a failed statement or connection.
     # CancelledError is a BaseException and passes through untouched.
     _ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (*_ERRORS, ValueError)  # ValueError: a malformed DSN
 
 INSTALL_HINT = "pip install 'tondonate[postgres]'"
 POOL_MIN_SIZE = 1
@@ -63,7 +68,7 @@ def _error(exc: BaseException, context: str = "") -> DatabaseError:
     return DatabaseError(f"{context}{message}")
 
 
-async def _run(conn, query: str, args: Sequence[Any]) -> tuple[list[Any], int]:
+async def _run(conn: PoolConnectionProxy, query: str, args: Sequence[Any]) -> tuple[list[Any], int]:
     """Rows and rows touched of one statement, in one round trip.
 
     ``Connection._execute(..., return_status=True)`` is what asyncpg's own
@@ -81,7 +86,7 @@ async def _run(conn, query: str, args: Sequence[Any]) -> tuple[list[Any], int]:
 
 
 class _PgConnection(Connection):
-    def __init__(self, conn):
+    def __init__(self, conn: PoolConnectionProxy) -> None:
         self._conn = conn
         self.failed: DatabaseError | None = None  # a statement failed: PostgreSQL aborted the transaction
 
@@ -118,7 +123,7 @@ class PostgresDatabase(Database):
             self._pool = await asyncpg.create_pool(
                 self._dsn, min_size=self._min_size, max_size=self._max_size, timeout=CONNECT_TIMEOUT
             )
-        except (*_ERRORS, ValueError) as exc:  # ValueError: a malformed DSN
+        except _CONNECT_ERRORS as exc:
             raise _error(exc, f"cannot connect to PostgreSQL {redact_url(self.url, keep_user=True)}: ") from exc
 
     async def stop(self) -> None:
@@ -130,7 +135,7 @@ class PostgresDatabase(Database):
                 pool.terminate()
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def _connection(self) -> AsyncIterator[PoolConnectionProxy]:
         """A pooled connection; failing to get one is a DatabaseError, errors of the body pass as they are."""
         if self._pool is None:
             raise DatabaseError("the PostgreSQL database is not started")

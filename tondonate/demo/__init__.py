@@ -4,7 +4,7 @@ One process, one event loop:
 
 * the Bot API emulator (:class:`tondonate.emulator.BotAPIEmulator`) on a random
   local port, which the real aiogram bot long-polls;
-* the real application from :func:`tondonate.app.create_app` on a second random
+* the real application from :func:`tondonate.server.create_app` on a second random
   port, configured with a bot token generated for this run only (so initData
   signed by the demo can never validate on a real ``tondonate serve``);
 * the host page (:mod:`tondonate.demo.host`) on ``--port``: it frames the Mini

@@ -115,8 +115,9 @@ class DemoHost:
     @staticmethod
     def _file_handler(body: bytes, content_type: str):
         async def handler(request: web.Request) -> web.Response:
-            return web.Response(body=body, content_type=content_type, charset="utf-8",
-                                headers={"Cache-Control": "no-cache"})
+            return web.Response(
+                body=body, content_type=content_type, charset="utf-8", headers={"Cache-Control": "no-cache"}
+            )
 
         return handler
 
@@ -142,16 +143,18 @@ class DemoHost:
 
     # --- handlers ----------------------------------------------------------------
     async def state(self, request: web.Request) -> web.Response:
-        return web.json_response({
-            "app_port": self._app_port,
-            "bot_username": self._emulator.bot_username,
-            "bot_name": self._emulator.bot_user["first_name"],
-            "default_user_id": self.default_user_id,
-            "bot_ready": self._app[BOT].ready.is_set(),  # it starts after the page (see server/botlife.py)
-            "bot_failed": self._app[BOT].failed,  # why a background start gave up, or null
-            "tg_version": TG_VERSION,
-            "tg_platform": TG_PLATFORM,
-        })
+        return web.json_response(
+            {
+                "app_port": self._app_port,
+                "bot_username": self._emulator.bot_username,
+                "bot_name": self._emulator.bot_user["first_name"],
+                "default_user_id": self.default_user_id,
+                "bot_ready": self._app[BOT].ready.is_set(),  # it starts after the page (see server/botlife.py)
+                "bot_failed": self._app[BOT].failed,  # why a background start gave up, or null
+                "tg_version": TG_VERSION,
+                "tg_platform": TG_PLATFORM,
+            }
+        )
 
     def _user_json(self, row) -> dict[str, Any]:
         decimals = self._app[SETTINGS].current.tons_decimals
@@ -176,15 +179,22 @@ class DemoHost:
         session = []
         for tg_id in reversed(self.profiles):  # launched, not necessarily in the database yet
             user = self.profiles[tg_id]
-            session.append(known.get(tg_id) or {
-                "id": tg_id, "name": _display_name(user.get("first_name"), user.get("last_name"), user.get("username"), tg_id),
-                "username": user.get("username"), "language_code": user.get("language_code"),
-                "tons": zero, "referrals": 0, "referrals_tons": zero,
-            })
+            session.append(
+                known.get(tg_id)
+                or {
+                    "id": tg_id,
+                    "name": _display_name(user.get("first_name"), user.get("last_name"), user.get("username"), tg_id),
+                    "username": user.get("username"),
+                    "language_code": user.get("language_code"),
+                    "tons": zero,
+                    "referrals": 0,
+                    "referrals_tons": zero,
+                }
+            )
         donors = await totals.top_donors(self._db, DONORS_LISTED)
         referrers = await totals.top_referrers(self._db, REFERRERS_LISTED)
         suggested = [known[self.default_user_id]] if self.default_user_id in known else []
-        groups, seen = [], set()
+        groups, seen = [], set[int]()
         for title, members in (
             ("This session", session),
             ("Suggested", suggested),
@@ -201,7 +211,11 @@ class DemoHost:
         row = await user_rows.find(self._db, tg_id)
         if row is None:
             raise _BadRequest(404, f"no user {tg_id} in the demo database")
-        user: dict[str, Any] = {"id": int(row["tg_id"]), "is_bot": False, "first_name": row["first_name"] or f"User {tg_id}"}
+        user: dict[str, Any] = {
+            "id": int(row["tg_id"]),
+            "is_bot": False,
+            "first_name": row["first_name"] or f"User {tg_id}",
+        }
         for key in ("last_name", "username", "language_code"):
             value = row[key]
             if value:
@@ -213,8 +227,14 @@ class DemoHost:
         top = await user_rows.max_id(self._db)
         tg_id = max(int(top or 0), self._last_new_id, FIRST_ID - 1) + 1
         self._last_new_id = tg_id
-        return {"id": tg_id, "is_bot": False, "first_name": next(self._names), "username": f"new_friend_{tg_id % 100_000}",
-                "language_code": "ru", "allows_write_to_pm": True}
+        return {
+            "id": tg_id,
+            "is_bot": False,
+            "first_name": next(self._names),
+            "username": f"new_friend_{tg_id % 100_000}",
+            "language_code": "ru",
+            "allows_write_to_pm": True,
+        }
 
     async def launch(self, request: web.Request) -> web.Response:
         """initData for opening the Mini App as a user, signed with this run's token."""
@@ -261,9 +281,13 @@ class DemoHost:
         message = outcome.error_message
         if outcome.timed_out:
             message = "The bot did not answer the pre-checkout query in time"
-        return web.json_response({
-            "status": "paid" if outcome.ok else "failed", "error_message": message, "charge_id": outcome.charge_id,
-        })
+        return web.json_response(
+            {
+                "status": "paid" if outcome.ok else "failed",
+                "error_message": message,
+                "charge_id": outcome.charge_id,
+            }
+        )
 
     async def messages(self, request: web.Request) -> web.Response:
         """What the bot sent to a user (``after``: skip that many)."""

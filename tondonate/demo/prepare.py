@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 class PrepareFailed(RuntimeError):
     """The child process could not migrate or seed the database; the message says why."""
 
+
 DONATIONS_PER_USER = 8  # seeded donations per demo user...
 SEED_WEEKS = 8  # ...spread over this many past weeks
 
@@ -54,8 +55,15 @@ async def start_prepare(url: str, users: int, random_seed: int) -> asyncio.subpr
     """Start :func:`prepare_database` in a child process (its own session: a Ctrl-C
     meant for the demo lets it finish its transaction instead of killing it)."""
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", __name__, url, str(users), str(random_seed),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        sys.executable,
+        "-m",
+        __name__,
+        url,
+        str(users),
+        str(random_seed),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
 
 
@@ -63,7 +71,9 @@ async def finish_prepare(process: asyncio.subprocess.Process) -> tuple[int, int]
     out, err = await process.communicate()
     if process.returncode != 0:
         lines = err.decode(errors="replace").strip().splitlines()
-        raise PrepareFailed(f"preparing the demo database failed: {lines[-1] if lines else f'exit {process.returncode}'}")
+        raise PrepareFailed(
+            f"preparing the demo database failed: {lines[-1] if lines else f'exit {process.returncode}'}"
+        )
     answer = json.loads(out.decode().strip().splitlines()[-1])
     return answer["users"], answer["seeded"]
 

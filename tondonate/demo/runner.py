@@ -12,8 +12,8 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from aiohttp import web
 
@@ -114,7 +114,7 @@ async def run_demo(
         app_sock = stack.enter_context(contextlib.closing(_bind(options.host, 0)))
         stack.callback(_install_signals(stop))
         if options.db_path:
-            db_path, temporary = Path(options.db_path).expanduser().resolve(), False
+            db_path, temporary = Path(options.db_path).expanduser().resolve(), False  # noqa: ASYNC240 (once, at start)
             if not db_path.parent.is_dir():
                 raise DemoError(f"--db {options.db_path}: directory {db_path.parent} does not exist")
         else:
@@ -127,7 +127,11 @@ async def run_demo(
         # and the API answer first and an invoice asked meanwhile waits for the bot.  (Starting
         # that import here, in a thread beside the child, slows everything else in this process
         # as much as it speeds the bot: the page then answers after 2.6-4.9 s instead of 1.2-1.5 s.)
-        from .prepare import PrepareFailed, finish_prepare, start_prepare  # not at the top: the child runs it as __main__
+        from .prepare import (
+            PrepareFailed,
+            finish_prepare,
+            start_prepare,
+        )  # not at the top: the child runs it as __main__
 
         preparing = await start_prepare(db_url, options.users, options.seed)
         from ..bot.handle import BotIdentity
@@ -140,9 +144,9 @@ async def run_demo(
             raise DemoError(str(exc)) from None
         if stop.is_set():
             return
+        from ..api.errors import JsonErrorsAppRunner
         from ..config import Config
         from ..emulator import BotAPIEmulator
-        from ..api.errors import JsonErrorsAppRunner
         from .host import DemoHost
 
         token = demo_token()
@@ -178,8 +182,13 @@ async def run_demo(
         await web.SockSite(host_runner, host_sock).start()
 
         info = DemoInfo(
-            url=_url(options.host, host_sock.getsockname()[1]), app_url=app_url, db_path=db_path, temporary=temporary,
-            users=total, seeded=seeded, seconds=time.perf_counter() - started,
+            url=_url(options.host, host_sock.getsockname()[1]),
+            app_url=app_url,
+            db_path=db_path,
+            temporary=temporary,
+            users=total,
+            seeded=seeded,
+            seconds=time.perf_counter() - started,
         )
         log.info("demo ready in %.2f s: %s (app %s, db %s)", info.seconds, info.url, app_url, db_path)
         if ready:

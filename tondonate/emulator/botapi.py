@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
-from aiohttp import ClientSession, ClientTimeout, MultipartReader, web
+from aiohttp import BodyPartReader, ClientSession, ClientTimeout, MultipartReader, web
 
 from .entities import command_entities, parse_html, utf16_len
 from .params import BotAPIError, bad_request, coerce_params
@@ -91,7 +91,7 @@ def _now() -> int:
 def _invoice_slug(link_or_slug: str) -> str:
     for prefix in ("https://t.me/$", "http://t.me/$", "t.me/$", "https://t.me/invoice/", "$"):
         if link_or_slug.startswith(prefix):
-            return link_or_slug[len(prefix):]
+            return link_or_slug[len(prefix) :]
     return link_or_slug
 
 
@@ -122,9 +122,15 @@ class BotAPIEmulator:
         self.bot_id = bot_id
         self.bot_username = bot_username
         self.bot_user: dict[str, Any] = {
-            "id": bot_id, "is_bot": True, "first_name": bot_first_name, "username": bot_username,
-            "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False,
-            "can_connect_to_business": False, "has_main_web_app": False,
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": bot_first_name,
+            "username": bot_username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
         }
         # The docs promise chronological order; newest_first lets reconcile code be tested
         # against the reverse too, since callers should not depend on it blindly.
@@ -156,14 +162,23 @@ class BotAPIEmulator:
         self._commands: dict[str, list[Any]] = {}
         self._menu_buttons: dict[int | None, Any] = {}
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "getMe": self._get_me, "getUpdates": self._get_updates, "setWebhook": self._set_webhook,
-            "deleteWebhook": self._delete_webhook, "getWebhookInfo": self._get_webhook_info,
-            "sendMessage": self._send_message, "createInvoiceLink": self._create_invoice_link,
+            "getMe": self._get_me,
+            "getUpdates": self._get_updates,
+            "setWebhook": self._set_webhook,
+            "deleteWebhook": self._delete_webhook,
+            "getWebhookInfo": self._get_webhook_info,
+            "sendMessage": self._send_message,
+            "createInvoiceLink": self._create_invoice_link,
             "answerPreCheckoutQuery": self._answer_pre_checkout_query,
-            "getStarTransactions": self._get_star_transactions, "refundStarPayment": self._refund_star_payment,
-            "setMyCommands": self._set_my_commands, "getMyCommands": self._get_my_commands,
-            "deleteMyCommands": self._delete_my_commands, "setChatMenuButton": self._set_chat_menu_button,
-            "getChatMenuButton": self._get_chat_menu_button, "close": self._accept, "logOut": self._accept,
+            "getStarTransactions": self._get_star_transactions,
+            "refundStarPayment": self._refund_star_payment,
+            "setMyCommands": self._set_my_commands,
+            "getMyCommands": self._get_my_commands,
+            "deleteMyCommands": self._delete_my_commands,
+            "setChatMenuButton": self._set_chat_menu_button,
+            "getChatMenuButton": self._get_chat_menu_button,
+            "close": self._accept,
+            "logOut": self._accept,
         }
         self._canonical = {name.lower(): name for name in self._handlers}
         # Message.from carries a plain User; the can_* fields exist only in getMe.
@@ -353,19 +368,26 @@ class BotAPIEmulator:
                 remaining = deadline - loop.time()
                 if remaining <= 0 or self._closed:
                     return []
-                await asyncio.wait([self._waiter("_changed"), me], timeout=remaining,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    [self._waiter("_changed"), me], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
                 if me.done():
-                    raise BotAPIError(409, "Conflict: terminated by other getUpdates request; "
-                                           "make sure that only one bot instance is running")
+                    raise BotAPIError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; "
+                        "make sure that only one bot instance is running",
+                    )
         finally:
             if self._poller is me:
                 self._poller = None
 
     def _check_no_webhook(self) -> None:
         if self._webhook is not None:
-            raise BotAPIError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                   "use deleteWebhook to delete the webhook first")
+            raise BotAPIError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
 
     async def _set_webhook(self, p: dict[str, Any]) -> _Described:
         url = p["url"]
@@ -398,8 +420,7 @@ class BotAPIEmulator:
         return _Described(True, "Webhook was deleted" if existed else "Webhook is already deleted")
 
     async def _get_webhook_info(self, p: dict[str, Any]) -> dict[str, Any]:
-        info: dict[str, Any] = {"url": "", "has_custom_certificate": False,
-                                "pending_update_count": len(self._pending)}
+        info: dict[str, Any] = {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._pending)}
         if self._webhook is not None:
             info["url"] = self._webhook["url"]
             info["max_connections"] = self._webhook["max_connections"]
@@ -435,7 +456,7 @@ class BotAPIEmulator:
                         await self._run_webhook_reply(response)
                         return
                     message = f"Wrong response from the webhook: {response.status} {response.reason}"
-            except Exception as error:  # noqa: BLE001 - any network failure is a failed attempt
+            except Exception as error:
                 message = f"Connection failed: {error!r}"
             self._webhook_error = (_now(), message)
         # Telegram keeps retrying for a long time; a test wants a bounded, visible failure.
@@ -452,8 +473,8 @@ class BotAPIEmulator:
             fields = data if isinstance(data, dict) else {}
         elif response.content_type == "multipart/form-data":
             async for part in MultipartReader(response.headers, response.content):
-                if part.name:
-                    fields[part.name] = await part.text()  # type: ignore[union-attr]
+                if isinstance(part, BodyPartReader) and part.name:  # not a nested multipart
+                    fields[part.name] = await part.text()
         elif response.content_type == "application/x-www-form-urlencoded":
             fields = dict(parse_qsl(await response.text()))
         method = fields.pop("method", None)
@@ -486,8 +507,13 @@ class BotAPIEmulator:
             raise bad_request("message text is empty")
         if utf16_len(text) > 4096:
             raise bad_request("message is too long")
-        message: dict[str, Any] = {"message_id": next(self._message_ids), "from": dict(self._bot_sender),
-                                   "chat": chat, "date": _now(), "text": text}
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "from": dict(self._bot_sender),
+            "chat": chat,
+            "date": _now(),
+            "text": text,
+        }
         if entities:
             message["entities"] = entities
         markup = p.get("reply_markup")
@@ -545,8 +571,10 @@ class BotAPIEmulator:
             raise bad_request("STARS_INVOICE_INVALID")  # Stars take no provider and no tips
         prices = p["prices"]
         if not isinstance(prices, list) or not all(
-            isinstance(x, dict) and isinstance(x.get("label"), str)
-            and isinstance(x.get("amount"), int) and not isinstance(x.get("amount"), bool)
+            isinstance(x, dict)
+            and isinstance(x.get("label"), str)
+            and isinstance(x.get("amount"), int)
+            and not isinstance(x.get("amount"), bool)
             for x in prices
         ):
             raise bad_request("can't parse prices JSON object")
@@ -558,8 +586,15 @@ class BotAPIEmulator:
         if total > self.max_invoice_stars:
             raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
         slug = secrets.token_urlsafe(15)
-        self._invoices[slug] = {"slug": slug, "title": title, "description": description, "payload": payload,
-                                "currency": "XTR", "amount": total, "prices": prices}
+        self._invoices[slug] = {
+            "slug": slug,
+            "title": title,
+            "description": description,
+            "payload": payload,
+            "currency": "XTR",
+            "amount": total,
+            "prices": prices,
+        }
         return f"https://t.me/${slug}"
 
     async def _answer_pre_checkout_query(self, p: dict[str, Any]) -> bool:
@@ -576,7 +611,7 @@ class BotAPIEmulator:
         offset = max(p.get("offset", 0), 0)
         limit = min(max(p.get("limit", 100), 1), 100)
         ordered = self._transactions[::-1] if self.newest_first else self._transactions
-        return {"transactions": ordered[offset:offset + limit]}
+        return {"transactions": ordered[offset : offset + limit]}
 
     async def _refund_star_payment(self, p: dict[str, Any]) -> bool:
         charge_id = p["telegram_payment_charge_id"]
@@ -589,22 +624,41 @@ class BotAPIEmulator:
             raise bad_request("CHARGE_ALREADY_REFUNDED")
         charge.refunded = True
         # A refund transaction reuses the payment's id (documented) and names the user as receiver.
-        self._transactions.append({"id": charge_id, "amount": charge.amount, "date": _now(),
-                                   "receiver": self._partner(charge.user, charge.payload)})
-        self._push_message(charge.user, {"refunded_payment": {
-            "currency": "XTR", "total_amount": charge.amount, "invoice_payload": charge.payload,
-            "telegram_payment_charge_id": charge_id}})
+        self._transactions.append(
+            {
+                "id": charge_id,
+                "amount": charge.amount,
+                "date": _now(),
+                "receiver": self._partner(charge.user, charge.payload),
+            }
+        )
+        self._push_message(
+            charge.user,
+            {
+                "refunded_payment": {
+                    "currency": "XTR",
+                    "total_amount": charge.amount,
+                    "invoice_payload": charge.payload,
+                    "telegram_payment_charge_id": charge_id,
+                }
+            },
+        )
         return True
 
     @staticmethod
     def _partner(user: dict[str, Any], payload: str) -> dict[str, Any]:
         # transaction_type is required since Bot API 9.0 (aiogram refuses the object without it).
-        return {"type": "user", "transaction_type": "invoice_payment", "user": dict(user),
-                "invoice_payload": payload}
+        return {"type": "user", "transaction_type": "invoice_payment", "user": dict(user), "invoice_payload": payload}
 
     # --- driver side: users, messages, payments --------------------------------------
-    def make_user(self, tg_id: int, first_name: str | None = None, username: str | None = None,
-                  language_code: str | None = "ru", **extra: Any) -> dict[str, Any]:
+    def make_user(
+        self,
+        tg_id: int,
+        first_name: str | None = None,
+        username: str | None = None,
+        language_code: str | None = "ru",
+        **extra: Any,
+    ) -> dict[str, Any]:
         """A Telegram ``User`` dict; the user becomes known (the bot may message them)."""
         user: dict[str, Any] = {"id": tg_id, "is_bot": False, "first_name": first_name or f"User {tg_id}"}
         if username is not None:
@@ -627,8 +681,13 @@ class BotAPIEmulator:
 
     def _push_message(self, user: Mapping[str, Any], content: dict[str, Any], date: int | None = None) -> int:
         user = self._known(user)
-        message = {"message_id": next(self._message_ids), "from": user, "chat": self._private_chat(user),
-                   "date": _now() if date is None else int(date), **content}
+        message = {
+            "message_id": next(self._message_ids),
+            "from": user,
+            "chat": self._private_chat(user),
+            "date": _now() if date is None else int(date),
+            **content,
+        }
         return self.push_update({"message": message})
 
     def send_text(self, user: Mapping[str, Any], text: str, *, date: int | None = None) -> int:
@@ -654,8 +713,15 @@ class BotAPIEmulator:
         """All StarTransactions in chronological order."""
         return list(self._transactions)
 
-    async def pay(self, user: Mapping[str, Any], link_or_slug: str, *, charge_id: str | None = None,
-                  date: int | None = None, timeout: float = 10) -> PaymentOutcome:
+    async def pay(
+        self,
+        user: Mapping[str, Any],
+        link_or_slug: str,
+        *,
+        charge_id: str | None = None,
+        date: int | None = None,
+        timeout: float = 10,
+    ) -> PaymentOutcome:
         """Pay an invoice as ``user``: pre_checkout_query, then successful_payment if accepted.
 
         ``timeout`` is the time the bot has to answer (10 s on Telegram); after
@@ -667,9 +733,17 @@ class BotAPIEmulator:
         answer: asyncio.Future[tuple[bool, str | None]] = asyncio.get_running_loop().create_future()
         self._checkouts[query_id] = _Checkout(user, invoice, answer)
         dropped = len(self.dropped_updates)
-        self.push_update({"pre_checkout_query": {
-            "id": query_id, "from": user, "currency": "XTR", "total_amount": invoice["amount"],
-            "invoice_payload": invoice["payload"]}})
+        self.push_update(
+            {
+                "pre_checkout_query": {
+                    "id": query_id,
+                    "from": user,
+                    "currency": "XTR",
+                    "total_amount": invoice["amount"],
+                    "invoice_payload": invoice["payload"],
+                }
+            }
+        )
         if len(self.dropped_updates) > dropped:
             # allowed_updates excludes pre_checkout_query: Telegram would let the user wait
             # out the deadline for nothing; the outcome is the same, so do not wait.
@@ -683,26 +757,44 @@ class BotAPIEmulator:
             return PaymentOutcome(ok=False, error_message=None, charge_id=None, timed_out=True)
         if not ok:
             return PaymentOutcome(ok=False, error_message=error_message, charge_id=None)
-        charge_id = self.record_transaction(user, invoice["amount"], invoice["payload"],
-                                            charge_id=charge_id, date=date)
+        charge_id = self.record_transaction(user, invoice["amount"], invoice["payload"], charge_id=charge_id, date=date)
         self._push_successful_payment(user, invoice["payload"], invoice["amount"], charge_id, date)
         return PaymentOutcome(ok=True, error_message=None, charge_id=charge_id)
 
-    def record_transaction(self, user: Mapping[str, Any], amount: int, payload: str, *,
-                           charge_id: str | None = None, date: int | None = None) -> str:
+    def record_transaction(
+        self,
+        user: Mapping[str, Any],
+        amount: int,
+        payload: str,
+        *,
+        charge_id: str | None = None,
+        date: int | None = None,
+    ) -> str:
         """Add an incoming StarTransaction (no update); returns its charge id."""
         user = self._known(user)
         charge_id = charge_id or f"{_STARS_CHARGE_PREFIX}{secrets.token_urlsafe(24)}"
         if charge_id in self._charges:
             raise ValueError(f"charge {charge_id!r} is already recorded")
         self._charges[charge_id] = _Charge(user, int(amount), payload)
-        self._transactions.append({"id": charge_id, "amount": int(amount),
-                                   "date": _now() if date is None else int(date),
-                                   "source": self._partner(user, payload)})
+        self._transactions.append(
+            {
+                "id": charge_id,
+                "amount": int(amount),
+                "date": _now() if date is None else int(date),
+                "source": self._partner(user, payload),
+            }
+        )
         return charge_id
 
-    def deliver_successful_payment(self, user: Mapping[str, Any], payload: str, amount: int, charge_id: str,
-                                   date: int | None = None, record_transaction: bool = True) -> int:
+    def deliver_successful_payment(
+        self,
+        user: Mapping[str, Any],
+        payload: str,
+        amount: int,
+        charge_id: str,
+        date: int | None = None,
+        record_transaction: bool = True,
+    ) -> int:
         """Push a successful_payment message directly (duplicates, late or unknown payloads).
 
         The transaction is recorded once per charge id, however often it is delivered.
@@ -711,15 +803,27 @@ class BotAPIEmulator:
             self.record_transaction(user, amount, payload, charge_id=charge_id, date=date)
         return self._push_successful_payment(user, payload, amount, charge_id, date)
 
-    def _push_successful_payment(self, user: Mapping[str, Any], payload: str, amount: int, charge_id: str,
-                                 date: int | None) -> int:
-        return self._push_message(user, {"successful_payment": {
-            "currency": "XTR", "total_amount": int(amount), "invoice_payload": payload,
-            "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": ""}}, date)
+    def _push_successful_payment(
+        self, user: Mapping[str, Any], payload: str, amount: int, charge_id: str, date: int | None
+    ) -> int:
+        return self._push_message(
+            user,
+            {
+                "successful_payment": {
+                    "currency": "XTR",
+                    "total_amount": int(amount),
+                    "invoice_payload": payload,
+                    "telegram_payment_charge_id": charge_id,
+                    "provider_payment_charge_id": "",
+                }
+            },
+            date,
+        )
 
     # --- driver side: observation and fault injection --------------------------------
-    async def wait_for_call(self, method: str, predicate: Callable[[dict[str, Any]], bool] | None = None,
-                            timeout: float = 5) -> dict[str, Any]:
+    async def wait_for_call(
+        self, method: str, predicate: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 5
+    ) -> dict[str, Any]:
         """Params of the oldest matching call not returned by an earlier wait_for_call.
 
         Each call is handed out once, so successive waits see successive calls
@@ -741,14 +845,23 @@ class BotAPIEmulator:
                 raise TimeoutError(f"no matching {method} call within {timeout}s; recent calls: {recent}")
             await asyncio.wait([self._waiter("_call_signal")], timeout=remaining)
 
-    def fail_next(self, method: str, error_code: int = 500, description: str | None = None,
-                  retry_after: int | None = None, times: int = 1) -> None:
+    def fail_next(
+        self,
+        method: str,
+        error_code: int = 500,
+        description: str | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
         """Make the next ``times`` calls of ``method`` fail with a Telegram-shaped error."""
         if description is None:
-            description = {400: "Bad Request: emulated failure", 401: "Unauthorized",
-                           403: "Forbidden: bot was blocked by the user",
-                           429: f"Too Many Requests: retry after {retry_after or 1}",
-                           502: "Bad Gateway"}.get(error_code, "Internal Server Error")
+            description = {
+                400: "Bad Request: emulated failure",
+                401: "Unauthorized",
+                403: "Forbidden: bot was blocked by the user",
+                429: f"Too Many Requests: retry after {retry_after or 1}",
+                502: "Bad Gateway",
+            }.get(error_code, "Internal Server Error")
         if error_code == 429 and retry_after is None:
             retry_after = 1
         error = BotAPIError(error_code, description, retry_after)

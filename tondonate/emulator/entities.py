@@ -17,10 +17,24 @@ def utf16_len(text: str) -> int:
 
 # --- parse_mode=HTML --------------------------------------------------------------
 _HTML_TOKEN = re.compile(r"<[^>]*>|&(#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|lt|gt|amp|quot);")
-_HTML_TAGS = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-              "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
-              "tg-spoiler": "spoiler", "span": "spoiler", "a": "text_link", "code": "code", "pre": "pre",
-              "blockquote": "blockquote", "tg-emoji": "custom_emoji"}
+_HTML_TAGS = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+}
 _HTML_ATTR = re.compile(r"""([a-zA-Z-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"']+)))?""")
 _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
@@ -43,14 +57,14 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
         offset += utf16_len(text)
 
     for match in _HTML_TOKEN.finditer(source):
-        emit(source[last:match.start()])
+        emit(source[last : match.start()])
         last = match.end()
         token = match.group()
         if token.startswith("&"):
             ref = match.group(1)
             emit(_NAMED_ENTITIES.get(ref) or chr(int(ref[2:], 16) if ref[1] == "x" else int(ref[1:])))
             continue
-        byte_offset = len(source[:match.start()].encode())
+        byte_offset = len(source[: match.start()].encode())
         inner = token[1:-1].strip().rstrip("/").strip()
         closing = inner.startswith("/")
         name, _, rest = inner.lstrip("/").partition(" ")
@@ -64,11 +78,13 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
             continue
         if not stack or stack[-1][0] != name:
             expected = f'"</{stack[-1][0]}>"' if stack else "no end tag"
-            raise bad_request(f"can't parse entities: Unmatched end tag at byte offset {byte_offset}, "
-                       f'expected {expected}, found "</{name}>"')
+            raise bad_request(
+                f"can't parse entities: Unmatched end tag at byte offset {byte_offset}, "
+                f'expected {expected}, found "</{name}>"'
+            )
         tag, start, tag_attrs = stack.pop()
         if tag == "code" and stack and stack[-1][0] == "pre" and tag_attrs.get("class", "").startswith("language-"):
-            stack[-1][2]["language"] = tag_attrs["class"][len("language-"):]
+            stack[-1][2]["language"] = tag_attrs["class"][len("language-") :]
             continue  # <pre><code class="language-x"> is one "pre" entity with a language
         entity: dict[str, Any] = {"offset": start, "length": offset - start, "type": _HTML_TAGS[tag]}
         if tag == "a":
@@ -83,7 +99,7 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
             entities.append(entity)
     emit(source[last:])
     if stack:
-        raise bad_request(f'can\'t parse entities: Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+        raise bad_request(f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1][0]}\"")
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
 
@@ -93,5 +109,7 @@ _BOT_COMMAND = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})
 
 def command_entities(text: str) -> list[dict[str, Any]]:
     """The bot_command entities Telegram attaches to incoming user text."""
-    return [{"offset": utf16_len(text[:m.start()]), "length": utf16_len(m.group()), "type": "bot_command"}
-            for m in _BOT_COMMAND.finditer(text)]
+    return [
+        {"offset": utf16_len(text[: m.start()]), "length": utf16_len(m.group()), "type": "bot_command"}
+        for m in _BOT_COMMAND.finditer(text)
+    ]

@@ -8,4 +8,13 @@ from .invoices import PRESET_IDS, InvoiceError, Quote
 from .ledger import Ledger, open_ledger
 from .types import CURRENCY, CreditResult, IncomingPayment
 
-__all__ = ["CURRENCY", "PRESET_IDS", "CreditResult", "IncomingPayment", "InvoiceError", "Ledger", "Quote", "open_ledger"]
+__all__ = [
+    "CURRENCY",
+    "PRESET_IDS",
+    "CreditResult",
+    "IncomingPayment",
+    "InvoiceError",
+    "Ledger",
+    "Quote",
+    "open_ledger",
+]

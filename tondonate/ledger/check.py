@@ -21,6 +21,7 @@ from typing import Any
 from ..db import Database
 from .totals import AGGREGATES, LOCK_FOR_REWRITE, Aggregate
 
+
 @dataclasses.dataclass(frozen=True)
 class Difference:
     """One column of one aggregate row that differs.  ``None`` on a side: the row is missing there."""
@@ -40,7 +41,10 @@ class Difference:
 
 def _compare_sql(agg: Aggregate) -> str:
     keys, cols = agg.keys, agg.columns
-    on = lambda alias: " AND ".join(f"{alias}.{k} = k.{k}" for k in keys)  # noqa: E731
+
+    def on(alias: str) -> str:
+        return " AND ".join(f"{alias}.{k} = k.{k}" for k in keys)
+
     differs = " OR ".join(f"s.{c} <> e.{c}" for c in cols)
     return (
         f"WITH e AS ({agg.expected}) "
@@ -62,11 +66,11 @@ async def check(db: Database) -> list[Difference]:
     for agg in AGGREGATES:
         n_keys, n_cols = len(agg.keys), len(agg.columns)
         for row in await db.fetch(_compare_sql(agg)):
-            key = tuple(zip(agg.keys, (row[i] for i in range(n_keys))))
+            key = tuple(zip(agg.keys, (row[i] for i in range(n_keys)), strict=False))
             has_stored, has_expected = row[n_keys], row[n_keys + 1]
             stored = [row[n_keys + 2 + i] if has_stored else None for i in range(n_cols)]
             expected = [row[n_keys + 2 + n_cols + i] if has_expected else None for i in range(n_cols)]
-            for column, s, e in zip(agg.columns, stored, expected):
+            for column, s, e in zip(agg.columns, stored, expected, strict=False):
                 if s != e:
                     differences.append(Difference(agg.table, key, column, s, e))
     return differences
@@ -82,5 +86,7 @@ async def fix(db: Database) -> dict[str, int]:
         for agg in AGGREGATES:
             columns = ", ".join((*agg.keys, *agg.columns))
             await conn.execute(f"DELETE FROM {agg.table}")
-            written[agg.table] = await conn.execute(f"INSERT INTO {agg.table} ({columns}) SELECT {columns} FROM ({agg.expected}) e")
+            written[agg.table] = await conn.execute(
+                f"INSERT INTO {agg.table} ({columns}) SELECT {columns} FROM ({agg.expected}) e"
+            )
     return written

@@ -43,8 +43,14 @@ class _Queued:
 
 
 class Crediting:
-    def __init__(self, db: Database, get_settings: Callable[[], Settings], rates: RateProvider,
-                 *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        db: Database,
+        get_settings: Callable[[], Settings],
+        rates: RateProvider,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
         self.db = db
         self.get_settings = get_settings
         self.rates = rates
@@ -53,8 +59,14 @@ class Crediting:
         self._queue: list[_Queued] = []  # credits waiting for the next group transaction
         self._committer: asyncio.Task[None] | None = None
         self._retry_delay = RETRY_FIRST
-        self._retries = Periodic("ledger-retry", self._retry, lambda: self._retry_delay, log=log,
-                                 failure="retrying deferred payments failed", first_delay=RETRY_FIRST)
+        self._retries = Periodic(
+            "ledger-retry",
+            self._retry,
+            lambda: self._retry_delay,
+            log=log,
+            failure="retrying deferred payments failed",
+            first_delay=RETRY_FIRST,
+        )
 
     async def credit(self, payment: IncomingPayment) -> CreditResult:
         """Credit a successful payment exactly once.  Never raises for a DB failure:
@@ -67,8 +79,9 @@ class Crediting:
         return await asyncio.shield(done)
 
     # ---------------------------------------------------------------- pricing
-    async def _price(self, payment: IncomingPayment, settings: Settings,
-                     quoted: dict[str, str] | None = None) -> tuple[str, Credit]:
+    async def _price(
+        self, payment: IncomingPayment, settings: Settings, quoted: dict[str, str] | None = None
+    ) -> tuple[str, Credit]:
         """The rate (as stored) and the credit of ``payment``: at the rate its invoice quoted."""
         if quoted is None:
             quoted = await quoted_rates(self.db, [payment.payload])
@@ -79,7 +92,10 @@ class Crediting:
             rate = await self.rates.get_rate()
             log.warning(
                 "payment with unknown payload credited at the current rate charge_id=%s tg_id=%s payload=%r rate=%s",
-                payment.charge_id, payment.tg_id, payment.payload, rate,
+                payment.charge_id,
+                payment.tg_id,
+                payment.payload,
+                rate,
             )
         tons = to_nano(tons_for(payment.stars, rate, settings.tons_decimals, settings.tons_rounding))
         week = week_key(payment.paid_at, settings.timezone)
@@ -160,8 +176,14 @@ class Crediting:
     @staticmethod
     def _report(credited: bool, c: Credit) -> CreditResult:
         if credited:
-            log.info("payment credited charge_id=%s tg_id=%s stars=%s tons_nano=%s week=%s",
-                     c.charge_id, c.tg_id, c.stars, c.tons_nano, c.week)
+            log.info(
+                "payment credited charge_id=%s tg_id=%s stars=%s tons_nano=%s week=%s",
+                c.charge_id,
+                c.tg_id,
+                c.stars,
+                c.tons_nano,
+                c.week,
+            )
             return CreditResult("credited", c.charge_id, c.tons_nano)
         log.info("payment duplicate charge_id=%s tg_id=%s: already credited, nothing done", c.charge_id, c.tg_id)
         return CreditResult("duplicate", c.charge_id)
@@ -183,8 +205,14 @@ class Crediting:
         tz = self.get_settings().timezone
         credited = 0
         for row in await statements.recorded_uncredited(self.db):
-            c = Credit(row[0], row["tg_id"], row["stars_amount"], row["tons_amount"], row["created_at"],
-                       week_key(row["created_at"], tz))
+            c = Credit(
+                row[0],
+                row["tg_id"],
+                row["stars_amount"],
+                row["tons_amount"],
+                row["created_at"],
+                week_key(row["created_at"], tz),
+            )
             result = await self.db.write_steps(statements.credit_steps(c, int(self.clock())))
             if self._report(statements.flipped(result, c.charge_id), c).status == "credited":
                 credited += 1
@@ -221,5 +249,7 @@ class Crediting:
         if self._pending:
             log.critical(
                 "stopping with %d payment(s) not recorded: run `tondonate payments reconcile` once the database "
-                "is back (%s)", len(self._pending), ", ".join(self._pending),
+                "is back (%s)",
+                len(self._pending),
+                ", ".join(self._pending),
             )

@@ -93,8 +93,14 @@ async def quoted_rates(db: Connection, invoice_ids: list[str | None]) -> dict[st
 
 
 class Invoices:
-    def __init__(self, db: Database, get_settings: Callable[[], Settings], rates: RateProvider,
-                 *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        db: Database,
+        get_settings: Callable[[], Settings],
+        rates: RateProvider,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
         self.db = db
         self.get_settings = get_settings
         self.rates = rates
@@ -110,7 +116,9 @@ class Invoices:
         limit = settings["limits.invoices_per_minute"]
         rows = await self.db.fetch(
             "SELECT created_at FROM invoices WHERE tg_id = $1 AND created_at > $2 ORDER BY created_at LIMIT $3",
-            tg_id, now - RATE_WINDOW, limit,
+            tg_id,
+            now - RATE_WINDOW,
+            limit,
         )
         if len(rows) >= limit:
             retry_after = max(1, rows[0]["created_at"] + RATE_WINDOW - now)
@@ -131,10 +139,21 @@ class Invoices:
         await self.db.execute(
             "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
             "VALUES ($1, $2, $3, $4, $5, $6)",
-            quote.invoice_id, tg_id, stars, preset_id, str(rate), int(self.clock()),
+            quote.invoice_id,
+            tg_id,
+            stars,
+            preset_id,
+            str(rate),
+            int(self.clock()),
         )
-        log.info("invoice created id=%s tg_id=%s stars=%s preset=%s tons_per_star=%s",
-                 quote.invoice_id, tg_id, stars, preset_id, rate)
+        log.info(
+            "invoice created id=%s tg_id=%s stars=%s preset=%s tons_per_star=%s",
+            quote.invoice_id,
+            tg_id,
+            stars,
+            preset_id,
+            rate,
+        )
         return quote
 
     async def precheck(self, tg_id: int, payload: str, total_amount: int, currency: str) -> Refusal | None:

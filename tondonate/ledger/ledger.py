@@ -23,8 +23,14 @@ from .types import CreditResult, IncomingPayment, RefundOutcome
 class Ledger:
     """Invoices (``.invoices``), exactly-once credits and refunds over one database."""
 
-    def __init__(self, db: Database, get_settings: Callable[[], Settings], rates: RateProvider,
-                 *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        db: Database,
+        get_settings: Callable[[], Settings],
+        rates: RateProvider,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
         self.db = db
         self.get_settings = get_settings
         self.rates = rates
@@ -45,8 +51,15 @@ class Ledger:
         """Payments kept in memory because the database could not even record them."""
         return len(self._crediting._pending)
 
-    async def refund(self, charge_id: str, *, refunded_at: int | None = None, tg_id: int | None = None,
-                     stars: int | None = None, payload: str | None = None) -> RefundOutcome:
+    async def refund(
+        self,
+        charge_id: str,
+        *,
+        refunded_at: int | None = None,
+        tg_id: int | None = None,
+        stars: int | None = None,
+        payload: str | None = None,
+    ) -> RefundOutcome:
         """Refund ``charge_id`` exactly once (see :mod:`.refunds`)."""
         at = int(self.clock()) if refunded_at is None else refunded_at
         return await refunds.refund(self.db, charge_id, at, tg_id=tg_id, stars=stars, payload=payload)
@@ -57,8 +70,9 @@ class Ledger:
 
 
 @contextlib.asynccontextmanager
-async def open_ledger(db: Database, get_settings: Callable[[], Settings], *,
-                      clock: Callable[[], float] = time.time) -> AsyncIterator[Ledger]:
+async def open_ledger(
+    db: Database, get_settings: Callable[[], Settings], *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Ledger]:
     """A started rate provider and the ledger on ``db``, stopped (queued credits written,
     pending rate inserts finished) on the way out."""
     rates = RateProvider(db, get_settings)

@@ -72,11 +72,12 @@ def tons_for(stars: int, tons_per_star: Decimal, decimals: int, rounding: str) -
     except (KeyError, TypeError):
         raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, got {rounding!r}") from None
     _, digits, exponent = rate.as_tuple()
+    assert isinstance(exponent, int)  # rate is finite (_as_decimal): not "n", "N" or "F"
     # Enough significant digits that neither the product nor the quantized
     # result is ever rounded by the context: the exact product has at most
     # digits(stars) + digits(rate) digits, shifted left by a positive exponent,
     # and quantizing adds at most `decimals` digits (plus one for a carry).
-    precision = len(str(abs(stars))) + len(digits) + max(exponent, 0) + decimals + 2  # type: ignore[arg-type]
+    precision = len(str(abs(stars))) + len(digits) + max(exponent, 0) + decimals + 2
     with decimal.localcontext() as ctx:
         ctx.prec = max(precision, 28)
         ctx.Emax = decimal.MAX_EMAX
@@ -96,10 +97,11 @@ def to_nano(tons: Decimal) -> int:
     """
     number = _as_decimal("tons", tons)
     sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # number is finite (_as_decimal): not "n", "N" or "F"
     coefficient = int("".join(map(str, digits))) if digits else 0
-    shift = exponent + NANO_DIGITS  # type: ignore[operator]
+    shift = exponent + NANO_DIGITS
     if shift >= 0:
-        nano = coefficient * 10**shift
+        nano: int = coefficient * 10**shift  # (10**shift is typed Any: a negative power is a float)
     else:
         nano, remainder = divmod(coefficient, 10**-shift)
         if remainder:
@@ -119,7 +121,9 @@ def from_nano(nano: int) -> Decimal:
 # 0.45 us with an f-string whose width is itself formatted on each call.  With no
 # decimals, "%.0s" swallows the (always zero) fraction.  Zero, the most common amount
 # (most users have no referral sums), is looked up.
-_SHOWN = {d: (10 ** (NANO_DIGITS - d), 10**d, f"%d.%0{d}d" if d else "%d%.0s") for d in range(NANO_DIGITS + 1)}
+_SHOWN: dict[int, tuple[int, int, str]] = {
+    d: (10 ** (NANO_DIGITS - d), 10**d, f"%d.%0{d}d" if d else "%d%.0s") for d in range(NANO_DIGITS + 1)
+}
 _ZEROS = {d: pattern % (0, 0) for d, (_scale, _unit, pattern) in _SHOWN.items()}
 
 

@@ -133,7 +133,8 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, Decimal):
         return "number"
-    return {dict: "object", list: "list", str: "string"}.get(type(value), type(value).__name__)
+    kinds: dict[type[object], str] = {dict: "object", list: "list", str: "string"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _number(value: Any, path: str) -> Decimal:

@@ -56,9 +56,9 @@ class Rate:
 @dataclasses.dataclass
 class _Flight:
     config: HttpJsonSource
-    future: asyncio.Future  # -> Rate (success) | None (failure)
+    future: asyncio.Future[Rate | None]  # Rate: success, None: failure
     retry_after: float  # seconds until the source is tried again after a failure
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
 
 
 def _plain(value: Decimal) -> str:
@@ -92,7 +92,7 @@ class RateProvider:
         self._last_good: Rate | None = None  # newest stored (or being stored) rate
         self._db_checked = False  # `rates` was read since the last failure
         self._critical_pending = False  # a failure happened and the default was not reported yet
-        self._store_tasks: set[asyncio.Task] = set()
+        self._store_tasks: set[asyncio.Task[None]] = set()
         self._fallback_lock = asyncio.Lock()
 
     # -- lifecycle
@@ -139,9 +139,9 @@ class RateProvider:
         ttl = float(settings["rate.ttl_seconds"])
         now = self._clock()
         if self._cached is not None:
-            cached_config, rate, at = self._cached
+            cached_config, cached_rate, at = self._cached
             if cached_config == config and 0 <= now - at < ttl:
-                return rate
+                return cached_rate
         if self._failed is not None:
             failed_config, at = self._failed
             if failed_config == config and 0 <= now - at < min(ttl, RETRY_AFTER_FAILURE_SECONDS):
@@ -277,7 +277,7 @@ class RateProvider:
         return Rate(default, "default", 0, True)
 
 
-async def rate_now(db, settings: Settings) -> Decimal:
+async def rate_now(db: Connection, settings: Settings) -> Decimal:
     """The current tons_per_star, for a one-off command (seeding): a provider started,
     asked once and stopped."""
     rates = RateProvider(db, lambda: settings)

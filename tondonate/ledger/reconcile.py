@@ -65,12 +65,19 @@ async def _save_offset(db: Connection, offset: int) -> None:
     await db.execute(
         "INSERT INTO sync_state (name, value, updated_at) VALUES ($1, $2, $3) "
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        STATE_KEY, str(offset), int(time.time()),
+        STATE_KEY,
+        str(offset),
+        int(time.time()),
     )
 
 
-async def reconcile(ledger: Ledger, telegram: StarTransactions, *, full: bool = False,
-                    progress: Callable[[ReconcileReport], None] | None = None) -> ReconcileReport:
+async def reconcile(
+    ledger: Ledger,
+    telegram: StarTransactions,
+    *,
+    full: bool = False,
+    progress: Callable[[ReconcileReport], None] | None = None,
+) -> ReconcileReport:
     """Credit what Telegram has and the ledger lacks; apply refunds.  Idempotent."""
     db = ledger.db
     report = ReconcileReport()
@@ -84,18 +91,10 @@ async def reconcile(ledger: Ledger, telegram: StarTransactions, *, full: bool = 
         for position, entry in enumerate(entries, start=offset):
             report.scanned += 1
             if isinstance(entry, IncomingPayment):
-                if await statements.status_of(db, entry.charge_id) is None:
-                    result = await ledger.credit(entry)
-                    if result.status == "deferred" and hold is None:
-                        hold = position
-                    if result.status == "credited":
-                        report.credited.append(entry.charge_id)
-                        log.warning("reconcile credited a payment the bot never recorded charge_id=%s tg_id=%s stars=%s",
-                                    entry.charge_id, entry.tg_id, entry.stars)
+                if not await _credit_if_missing(ledger, entry, report) and hold is None:
+                    hold = position
             elif isinstance(entry, RefundEntry):
-                if await statements.status_of(db, entry.charge_id) == "paid":
-                    if await ledger.refund(entry.charge_id, refunded_at=entry.refunded_at) == "refunded":
-                        report.refunded.append(entry.charge_id)
+                await _refund_if_credited(ledger, entry, report)
         offset += len(entries)
         if progress:
             progress(report)
@@ -105,3 +104,24 @@ async def reconcile(ledger: Ledger, telegram: StarTransactions, *, full: bool = 
     # memory and this process stops, the next reconcile must still find it.
     await _save_offset(db, offset if hold is None else min(offset, hold))
     return report
+
+
+async def _credit_if_missing(ledger: Ledger, payment: IncomingPayment, report: ReconcileReport) -> bool:
+    """Credit a payment the ledger has never recorded; False when the database refused it."""
+    if await statements.status_of(ledger.db, payment.charge_id) is not None:
+        return True
+    result = await ledger.credit(payment)
+    if result.status == "credited":
+        report.credited.append(payment.charge_id)
+        log.warning(
+            "reconcile credited a payment the bot never recorded charge_id=%s tg_id=%s stars=%s",
+            payment.charge_id, payment.tg_id, payment.stars,
+        )  # fmt: skip
+    return result.status != "deferred"
+
+
+async def _refund_if_credited(ledger: Ledger, refund: RefundEntry, report: ReconcileReport) -> None:
+    if await statements.status_of(ledger.db, refund.charge_id) != "paid":
+        return
+    if await ledger.refund(refund.charge_id, refunded_at=refund.refunded_at) == "refunded":
+        report.refunded.append(refund.charge_id)

@@ -36,7 +36,9 @@ def create_user_steps(profile: Profile, ref_code: int | None, now: int) -> list[
     return [users.create_step(profile, ref_code, now), totals.count_referral_step(profile.tg_id, now)]
 
 
-async def ensure_user(db: Database, profile: Profile, ref_code: int | None = None, now: int | None = None) -> EnsureResult:
+async def ensure_user(
+    db: Database, profile: Profile, ref_code: int | None = None, now: int | None = None
+) -> EnsureResult:
     """Create the user on first sight (applying the referral rule) or refresh a changed profile."""
     now = int(time.time()) if now is None else now
     row = await users.find(db, profile.tg_id)

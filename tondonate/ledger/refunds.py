@@ -18,8 +18,15 @@ from .types import RefundOutcome
 log = logging.getLogger(__name__)
 
 
-async def refund(db: Database, charge_id: str, at: int, *, tg_id: int | None = None, stars: int | None = None,
-                 payload: str | None = None) -> RefundOutcome:
+async def refund(
+    db: Database,
+    charge_id: str,
+    at: int,
+    *,
+    tg_id: int | None = None,
+    stars: int | None = None,
+    payload: str | None = None,
+) -> RefundOutcome:
     """Apply the refund of ``charge_id`` at ``at`` (unix seconds).  ``tg_id`` (and
     ``stars``, ``payload``) describe the payment when Telegram told us of it: needed to
     record a refund of a payment the ledger never saw.
@@ -30,8 +37,13 @@ async def refund(db: Database, charge_id: str, at: int, *, tg_id: int | None = N
     if donation is not None:
         result = await db.write_steps(statements.refund_credited_steps(donation, charge_id, at))
         if result.completed:
-            log.info("payment refunded charge_id=%s tg_id=%s stars=%s tons_nano=%s",
-                     charge_id, donation["tg_id"], donation["stars_amount"], donation["tons_amount"])
+            log.info(
+                "payment refunded charge_id=%s tg_id=%s stars=%s tons_nano=%s",
+                charge_id,
+                donation["tg_id"],
+                donation["stars_amount"],
+                donation["tons_amount"],
+            )
             return "refunded"
         log.info("payment refund duplicate charge_id=%s: already refunded", charge_id)
         return "already_refunded"
@@ -42,6 +54,7 @@ async def refund(db: Database, charge_id: str, at: int, *, tg_id: int | None = N
     if tg_id is None:
         return "already_refunded" if await statements.status_of(db, charge_id) == "refunded" else "unknown"
     await db.write_steps(statements.record_refunded_steps(charge_id, tg_id, stars or 0, payload, at))
-    log.warning("refund for a payment the ledger never saw charge_id=%s tg_id=%s: recorded as refunded",
-                charge_id, tg_id)
+    log.warning(
+        "refund for a payment the ledger never saw charge_id=%s tg_id=%s: recorded as refunded", charge_id, tg_id
+    )
     return "recorded_unknown"

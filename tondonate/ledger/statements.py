@@ -131,7 +131,9 @@ def refund_credited_steps(donation: Any, charge_id: str, at: int) -> list[Step]:
         Step(
             "UPDATE payments SET status = 'refunded', refunded_at = $2 "
             "WHERE telegram_payment_charge_id = $1 AND status = 'paid'",
-            (charge_id, at), guard=True, name="flip",
+            (charge_id, at),
+            guard=True,
+            name="flip",
         ),
         Step("UPDATE donations SET refunded_at = $2 WHERE charge_id = $1", (charge_id, at)),
         *totals.refund_steps(donation),
@@ -144,7 +146,8 @@ async def refund_uncredited(db: Connection, charge_id: str, at: int) -> bool:
         await db.execute(
             "UPDATE payments SET status = 'refunded', refunded_at = $2 "
             "WHERE telegram_payment_charge_id = $1 AND status = 'created'",
-            charge_id, at,
+            charge_id,
+            at,
         )
         > 0
     )
@@ -169,7 +172,10 @@ def record_refunded_steps(charge_id: str, tg_id: int, stars: int, payload: str |
 
 async def status_of(db: Connection, charge_id: str) -> str | None:
     """created | paid | refunded, or None for a charge never recorded."""
-    return await db.fetchval("SELECT status FROM payments WHERE telegram_payment_charge_id = $1", charge_id)
+    status: str | None = await db.fetchval(
+        "SELECT status FROM payments WHERE telegram_payment_charge_id = $1", charge_id
+    )
+    return status
 
 
 async def payer_of(db: Connection, charge_id: str) -> Any | None:

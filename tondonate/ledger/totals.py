@@ -1,13 +1,11 @@
 """The four aggregate tables behind the boards: every statement on them is here.
 
-``user_totals`` and ``user_week_totals`` (a donor's tons, Stars and donations, all
-time and per ISO week), ``referrer_totals`` (a referrer's referrals and the tons
-their referrals donated) and ``referrer_week_totals``.  They are raised inside a
-payment's crediting transaction (:class:`CreditTotals`, built twice by
-:mod:`.statements`: for one payment and for a group), lowered inside a refund's
-(:func:`refund_steps`), counted on a new referral (:func:`count_referral_step`),
-recomputed from their sources by ``tondonate db check`` (:data:`AGGREGATES`), and
-read by the read model, the CLI and the demo.
+``user_totals``/``user_week_totals`` (a donor's tons, Stars and donations, all time and
+per ISO week), ``referrer_totals``/``referrer_week_totals`` (a referrer's referrals and
+the tons they donated).  Raised in a payment's crediting transaction (:class:`CreditTotals`,
+built by :mod:`.statements` for one payment and for a group), lowered in a refund's
+(:func:`refund_steps`), counted on a new referral, recomputed by ``tondonate db check``
+(:data:`AGGREGATES`), and read by the read model, the CLI and the demo.
 
 ``reached_at`` is when a total last grew: the newest donation time (a late-delivered
 older payment does not move it back; refunds do not move it).
@@ -16,7 +14,7 @@ older payment does not move it back; refunds do not move it).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..db import Connection, Step
@@ -94,19 +92,26 @@ class CreditTotals:
 def refund_steps(donation: Any) -> list[Step]:
     """Take a refunded donation (its ``tg_id, referrer_id, stars_amount, tons_amount,
     week_key`` row) off every total it raised."""
-    tg_id, ref, stars, tons, week = (donation["tg_id"], donation["referrer_id"], donation["stars_amount"],
-                                     donation["tons_amount"], donation["week_key"])
+    tg_id, ref, week = donation["tg_id"], donation["referrer_id"], donation["week_key"]
+    stars, tons = donation["stars_amount"], donation["tons_amount"]
     steps = [
-        Step("UPDATE user_totals SET tons = tons - $2, stars = stars - $3, donations = donations - 1 WHERE tg_id = $1",
-             (tg_id, tons, stars)),
-        Step("UPDATE user_week_totals SET tons = tons - $3, stars = stars - $4, donations = donations - 1 "
-             "WHERE week_key = $1 AND tg_id = $2", (week, tg_id, tons, stars)),
+        Step(
+            "UPDATE user_totals SET tons = tons - $2, stars = stars - $3, donations = donations - 1 WHERE tg_id = $1",
+            (tg_id, tons, stars),
+        ),
+        Step(
+            "UPDATE user_week_totals SET tons = tons - $3, stars = stars - $4, donations = donations - 1 "
+            "WHERE week_key = $1 AND tg_id = $2",
+            (week, tg_id, tons, stars),
+        ),
     ]
     if ref is not None:
         steps += [
             Step("UPDATE referrer_totals SET tons = tons - $2 WHERE referrer_id = $1", (ref, tons)),
-            Step("UPDATE referrer_week_totals SET tons = tons - $3 WHERE week_key = $1 AND referrer_id = $2",
-                 (week, ref, tons)),
+            Step(
+                "UPDATE referrer_week_totals SET tons = tons - $3 WHERE week_key = $1 AND referrer_id = $2",
+                (week, ref, tons),
+            ),
         ]
     return steps
 
@@ -123,11 +128,9 @@ def count_referral_step(tg_id: int, now: int) -> Step:
 
 # -- the recomputation (tondonate db check) ----------------------------------------------
 
-_LIVE = "CASE WHEN refunded_at IS NULL THEN {} ELSE 0 END"
 
-
-def _sum_live(column: str) -> str:
-    return f"CAST(COALESCE(SUM({_LIVE.format(column)}), 0) AS BIGINT)"
+def _sum_live(column: str) -> str:  # a donation counts while it is not refunded
+    return f"CAST(COALESCE(SUM(CASE WHEN refunded_at IS NULL THEN {column} ELSE 0 END), 0) AS BIGINT)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,23 +141,27 @@ class Aggregate:
     expected: str  # a SELECT of keys + columns, recomputed from donations and users
 
 
-# As the statements above build them: a donor row exists once the donor has any
-# donation, refunded or not (a full refund leaves it at zero); a referrer row is
-# created by the first referral, at that user's created_at.  A donation counts while
-# refunded_at IS NULL.
+# As the statements above build them: a donor row exists once the donor has any donation,
+# refunded or not (a full refund leaves it at zero); a referrer row from the first referral.
 AGGREGATES: tuple[Aggregate, ...] = (
     Aggregate(
-        "user_totals", ("tg_id",), ("tons", "stars", "donations", "reached_at"),
+        "user_totals",
+        ("tg_id",),
+        ("tons", "stars", "donations", "reached_at"),
         f"SELECT tg_id, {_sum_live('tons_amount')} AS tons, {_sum_live('stars_amount')} AS stars, "
         f"{_sum_live('1')} AS donations, MAX(created_at) AS reached_at FROM donations GROUP BY tg_id",
     ),
     Aggregate(
-        "user_week_totals", ("week_key", "tg_id"), ("tons", "stars", "donations", "reached_at"),
+        "user_week_totals",
+        ("week_key", "tg_id"),
+        ("tons", "stars", "donations", "reached_at"),
         f"SELECT week_key, tg_id, {_sum_live('tons_amount')} AS tons, {_sum_live('stars_amount')} AS stars, "
         f"{_sum_live('1')} AS donations, MAX(created_at) AS reached_at FROM donations GROUP BY week_key, tg_id",
     ),
     Aggregate(
-        "referrer_totals", ("referrer_id",), ("referrals_count", "tons", "reached_at"),
+        "referrer_totals",
+        ("referrer_id",),
+        ("referrals_count", "tons", "reached_at"),
         "SELECT k.referrer_id, CAST(COALESCE(r.referrals, 0) AS BIGINT) AS referrals_count, "
         "CAST(COALESCE(d.tons, 0) AS BIGINT) AS tons, "
         # the later of the first referral and the newest donation (GREATEST/max() differ by dialect)
@@ -167,7 +174,9 @@ AGGREGATES: tuple[Aggregate, ...] = (
         "WHERE referrer_id IS NOT NULL GROUP BY referrer_id) d ON d.referrer_id = k.referrer_id",
     ),
     Aggregate(
-        "referrer_week_totals", ("week_key", "referrer_id"), ("tons", "reached_at"),
+        "referrer_week_totals",
+        ("week_key", "referrer_id"),
+        ("tons", "reached_at"),
         f"SELECT week_key, referrer_id, {_sum_live('tons_amount')} AS tons, MAX(created_at) AS reached_at "
         "FROM donations WHERE referrer_id IS NOT NULL GROUP BY week_key, referrer_id",
     ),
@@ -184,15 +193,11 @@ LOCK_FOR_REWRITE = {
 # -- reads ----------------------------------------------------------------------------
 
 CHUNK = 500  # ids per IN (...) list
+_ById = dict[int, Any]  # id -> row
 
 
 def _marks(n: int, start: int = 1) -> str:
     return ", ".join(f"${i}" for i in range(start, n + start))
-
-
-def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    for i in range(0, len(ids), CHUNK):
-        yield ids[i:i + CHUNK]
 
 
 async def all_time(db: Connection) -> tuple[list[Any], list[Any]]:
@@ -212,40 +217,36 @@ async def week(db: Connection, week_key: str) -> tuple[list[Any], list[Any]]:
     return users, referrers
 
 
+async def _by_ids(db: Connection, ids: Iterable[int], week_key: str, all_time: str, weekly: str) -> tuple[_ById, _ById]:
+    """id -> row of the ``all_time`` and ``weekly`` queries (``{marks}``: the ids), in chunks."""
+    found: tuple[_ById, _ById] = ({}, {})
+    ids = list(ids)
+    for chunk in (ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)):
+        for r in await db.fetch(all_time.format(marks=_marks(len(chunk))), *chunk):
+            found[0][r[0]] = r
+        for r in await db.fetch(weekly.format(marks=_marks(len(chunk), 2)), week_key, *chunk):
+            found[1][r[0]] = r
+    return found
+
+
 async def donors(db: Connection, ids: Iterable[int], week_key: str) -> tuple[dict[int, Any], dict[int, Any]]:
     """id -> ``(tg_id, tons, reached_at)`` all time and in ``week_key``, for those of ``ids`` with a row."""
-    totals: dict[int, Any] = {}
-    weekly: dict[int, Any] = {}
-    for chunk in _chunks(list(ids)):
-        for r in await db.fetch(
-            f"SELECT tg_id, tons, reached_at FROM user_totals WHERE tg_id IN ({_marks(len(chunk))})", *chunk
-        ):
-            totals[r[0]] = r
-        for r in await db.fetch(
-            "SELECT tg_id, tons, reached_at FROM user_week_totals "
-            f"WHERE week_key = $1 AND tg_id IN ({_marks(len(chunk), 2)})", week_key, *chunk
-        ):
-            weekly[r[0]] = r
-    return totals, weekly
+    return await _by_ids(
+        db, ids, week_key,
+        "SELECT tg_id, tons, reached_at FROM user_totals WHERE tg_id IN ({marks})",
+        "SELECT tg_id, tons, reached_at FROM user_week_totals WHERE week_key = $1 AND tg_id IN ({marks})",
+    )  # fmt: skip
 
 
 async def referrers(db: Connection, ids: Iterable[int], week_key: str) -> tuple[dict[int, Any], dict[int, Any]]:
     """id -> ``(referrer_id, tons, reached_at, referrals_count)`` all time and ``(referrer_id,
     tons, reached_at)`` in ``week_key``, for those of ``ids`` with a row."""
-    totals: dict[int, Any] = {}
-    weekly: dict[int, Any] = {}
-    for chunk in _chunks(list(ids)):
-        for r in await db.fetch(
-            "SELECT referrer_id, tons, reached_at, referrals_count FROM referrer_totals "
-            f"WHERE referrer_id IN ({_marks(len(chunk))})", *chunk
-        ):
-            totals[r[0]] = r
-        for r in await db.fetch(
-            "SELECT referrer_id, tons, reached_at FROM referrer_week_totals "
-            f"WHERE week_key = $1 AND referrer_id IN ({_marks(len(chunk), 2)})", week_key, *chunk
-        ):
-            weekly[r[0]] = r
-    return totals, weekly
+    return await _by_ids(
+        db, ids, week_key,
+        "SELECT referrer_id, tons, reached_at, referrals_count FROM referrer_totals WHERE referrer_id IN ({marks})",
+        "SELECT referrer_id, tons, reached_at FROM referrer_week_totals WHERE week_key = $1 "
+        "AND referrer_id IN ({marks})",
+    )  # fmt: skip
 
 
 async def standing(db: Connection, tg_id: int) -> tuple[Any | None, Any | None]:
@@ -282,7 +283,8 @@ async def top_referrers(db: Connection, limit: int) -> list[Any]:
     """Unblocked users with referrals, by their referrals' tons."""
     return await db.fetch(
         f"{_PEOPLE} WHERE NOT u.is_blocked AND r.referrals_count > 0 "
-        "ORDER BY r.tons DESC, r.reached_at, u.tg_id LIMIT $1", limit
+        "ORDER BY r.tons DESC, r.reached_at, u.tg_id LIMIT $1",
+        limit,
     )
 
 

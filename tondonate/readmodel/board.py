@@ -89,14 +89,16 @@ class Board:
 
     def page(self, offset: int, limit: int) -> list[tuple[int, int, int]]:
         """[(rank, id, tons)] of one page."""
-        return [(offset + i + 1, key & _ID_MASK, -(key >> _TONS_SHIFT))
-                for i, key in enumerate(self._sorted.islice(offset, offset + limit))]
+        return [
+            (offset + i + 1, key & _ID_MASK, -(key >> _TONS_SHIFT))
+            for i, key in enumerate(self._sorted.islice(offset, offset + limit))
+        ]
 
     def __len__(self) -> int:
         return len(self._sorted)
 
     @classmethod
-    def build(cls, rows: Iterable[tuple[int, int, int]], listed: Callable[[int], bool]) -> "Board":
+    def build(cls, rows: Iterable[tuple[int, int, int]], listed: Callable[[int], bool]) -> Board:
         board = cls()
         keys = [_board_key(entity, tons, reached) for entity, tons, reached in rows if tons > 0 and listed(entity)]
         board._sorted = SortedList(keys)

@@ -110,7 +110,11 @@ class ReadModel:
             gc.freeze()
             log.info(
                 "read model built in %.0f ms: %d users, %d on the all-time board, %d this week (%s)",
-                (self.clock() - started) * 1000, len(users), len(self.all_time), len(self.week.users), week,
+                (self.clock() - started) * 1000,
+                len(users),
+                len(self.all_time),
+                len(self.week.users),
+                week,
             )
 
     # ---------------------------------------------------------------- changes
@@ -146,9 +150,9 @@ class ReadModel:
             if info.referrer_id is not None and old is None:
                 referrers.add(info.referrer_id)  # a new referral: the count changed
         for tg_id in touched:
-            info = self.users.get(tg_id)
-            if info and info.referrer_id is not None:
-                referrers.add(info.referrer_id)
+            listed = self.users.get(tg_id)
+            if listed and listed.referrer_id is not None:
+                referrers.add(listed.referrer_id)
         if touched:
             changed |= await self.refresh_users(touched)
         if referrers:

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from ..api import API, ApiParts, setup_api
 from ..api.errors import bot_unavailable, json_errors, json_response
-from ..bot.handle import BotHandle, BotUnavailable
+from ..bot.errors import BotUnavailable
+from ..bot.handle import BotHandle
 from ..config import Config, require_bot_token
 from ..db import open_database
 from ..ledger import open_ledger
@@ -73,7 +74,9 @@ async def healthz(request: web.Request) -> web.Response:
         await request.app[appkeys.DB].fetchval("SELECT 1")
     except Exception as exc:
         log.warning("health check: database unavailable: %s", exc)
-        return json_response({"status": "unavailable", "error": {"code": "database_unavailable", "message": str(exc)}}, 503)
+        return json_response(
+            {"status": "unavailable", "error": {"code": "database_unavailable", "message": str(exc)}}, 503
+        )
     return json_response({"status": "ok"})
 
 
@@ -87,8 +90,9 @@ def create_app(config: Config, *, run_bot: bool = True, bot_in_background: bool 
     app[appkeys.CONFIG] = config
     app[appkeys.BOT] = BotHandle()  # the Bot itself arrives with bot_ctx
     setup_api(app, config)
-    app.cleanup_ctx.extend([database_ctx, settings_ctx, ledger_ctx, read_model_ctx,
-                            bot_ctx(run_bot=run_bot, background=bot_in_background)])
+    app.cleanup_ctx.extend(
+        [database_ctx, settings_ctx, ledger_ctx, read_model_ctx, bot_ctx(run_bot=run_bot, background=bot_in_background)]
+    )
     app.router.add_get("/healthz", json_errors(healthz))
     if run_bot and config.bot.mode == "webhook":
         app.router.add_post(_webhook_path(config), json_errors(webhook))
@@ -108,6 +112,8 @@ async def webhook(request: web.Request) -> web.StreamResponse:
         raise bot_unavailable(exc) from None
     assert handle.dispatcher is not None  # set with the bot
     handler = SimpleRequestHandler(
-        dispatcher=handle.dispatcher, bot=bot, secret_token=app[appkeys.CONFIG].bot.webhook_secret or None,
+        dispatcher=handle.dispatcher,
+        bot=bot,
+        secret_token=app[appkeys.CONFIG].bot.webhook_secret or None,
     )
     return await handler.handle(request)

@@ -64,8 +64,9 @@ def bot_ctx(*, run_bot: bool, background: bool) -> Callable[[web.Application], A
     return ctx
 
 
-async def _start_in_background(app: web.Application, stack: contextlib.AsyncExitStack, run_bot: bool,
-                               state: BotHandle) -> None:
+async def _start_in_background(
+    app: web.Application, stack: contextlib.AsyncExitStack, run_bot: bool, state: BotHandle
+) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
@@ -117,8 +118,14 @@ async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: 
         log.info("webhook set to %s", config.bot.webhook_url)
     else:
         await stack.enter_async_context(_polling(bot, dp))
-    reconciler = Periodic("reconcile", _reconciler(ledger, TelegramStars(bot)), RECONCILE_EVERY, log=log,
-                          failure="reconcile failed; it runs again within the hour", first_delay=0)
+    reconciler = Periodic(
+        "reconcile",
+        _reconciler(ledger, TelegramStars(bot)),
+        RECONCILE_EVERY,
+        log=log,
+        failure="reconcile failed; it runs again within the hour",
+        first_delay=0,
+    )
     reconciler.start()
     stack.push_async_callback(reconciler.stop)
 
@@ -146,8 +153,9 @@ async def _get_me_until_ok(bot: Bot, state: BotHandle) -> None:
 async def _polling(bot, dp):
     """Long polling in the server's own event loop; stopped first on shutdown."""
     task = asyncio.create_task(
-        dp.start_polling(bot, handle_signals=False, close_bot_session=False,
-                         allowed_updates=dp.resolve_used_update_types()),
+        dp.start_polling(
+            bot, handle_signals=False, close_bot_session=False, allowed_updates=dp.resolve_used_update_types()
+        ),
         name="bot-polling",
     )
     try:
@@ -166,7 +174,10 @@ def _reconciler(ledger: Ledger, telegram: StarTransactions) -> Callable[[], Awai
         report = await reconcile(ledger, telegram)
         log.info(
             "reconcile: scanned %d transactions, credited %d missing, applied %d refunds, %d recorded credited",
-            report.scanned, len(report.credited), len(report.refunded), report.recorded_credited,
+            report.scanned,
+            len(report.credited),
+            len(report.refunded),
+            report.recorded_credited,
         )
 
     return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -29,17 +30,18 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or Windows
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-            pass
     try:
         await runner.setup()  # opens the database, the bot... (cleanup_ctx); cleaned up below even if it fails
         site = web.TCPSite(runner, config.http.host, config.http.port)
         await site.start()
         log.info(
             "tondonate serving on http://%s:%s (bot: %s, db: %s)",
-            config.http.host, config.http.port, config.bot.mode, redact_url(config.db.url, keep_user=True),
+            config.http.host,
+            config.http.port,
+            config.bot.mode,
+            redact_url(config.db.url, keep_user=True),
         )
         if ready:
             ready.set()
@@ -48,8 +50,6 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
     finally:
         await runner.cleanup()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError):
-                pass
     log.info("stopped")

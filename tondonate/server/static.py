@@ -68,7 +68,11 @@ async def unrouted(request: web.Request) -> web.StreamResponse:
         match, methods = await resource.resolve(request)
         allowed |= methods
     if allowed:
-        methods = ", ".join(sorted(allowed))
-        raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}; use {methods}",
-                       {"Allow": methods})
+        allow = ", ".join(sorted(allowed))
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.path}; use {allow}",
+            {"Allow": allow},
+        )
     raise not_found(f"No API route {request.method} {request.path}")

@@ -5,6 +5,17 @@ from .store import SettingsStore, load_settings, read_rows, set_setting, unset_s
 from .values import SPECS, SettingError, Settings, Spec, build_settings, check_consistent, parse_cli_value, validate
 
 __all__ = [
-    "SPECS", "SettingError", "Settings", "SettingsStore", "Spec", "build_settings", "check_consistent",
-    "load_settings", "parse_cli_value", "read_rows", "set_setting", "unset_setting", "validate",
+    "SPECS",
+    "SettingError",
+    "Settings",
+    "SettingsStore",
+    "Spec",
+    "build_settings",
+    "check_consistent",
+    "load_settings",
+    "parse_cli_value",
+    "read_rows",
+    "set_setting",
+    "unset_setting",
+    "validate",
 ]

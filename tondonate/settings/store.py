@@ -40,7 +40,9 @@ async def set_setting(db: Database, key: str, value: Any, file_defaults: Mapping
         await conn.execute(
             "INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3) "
             "ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at",
-            key, orjson.dumps(value).decode(), int(time.time()),
+            key,
+            orjson.dumps(value).decode(),
+            int(time.time()),
         )
     return value
 
@@ -67,8 +69,9 @@ class SettingsStore:
         self.file_defaults = dict(file_defaults)
         self.current: Settings = build_settings(self.file_defaults, {})
         self._listeners: list[Callable[[Settings, Settings], None]] = []
-        self._refresher = Periodic("settings-refresh", self._refresh, refresh_seconds, log=log,
-                                   failure="could not refresh settings")
+        self._refresher = Periodic(
+            "settings-refresh", self._refresh, refresh_seconds, log=log, failure="could not refresh settings"
+        )
 
     def on_change(self, listener: Callable[[Settings, Settings], None]) -> None:
         self._listeners.append(listener)

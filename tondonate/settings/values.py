@@ -13,8 +13,8 @@ import dataclasses
 import functools
 import logging
 import zoneinfo
-from decimal import Decimal, InvalidOperation
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ class SettingError(ValueError):
 # -- value parsers: each takes a Python value (from JSON or toml) and returns the
 # -- canonical one, or raises SettingError naming what is allowed.
 
+
 def _int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, float) and value.is_integer():
@@ -39,7 +40,9 @@ def _int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], int]:
             else:
                 raise SettingError(f"must be an integer, got {value!r}")
         if lo is not None and value < lo or hi is not None and value > hi:
-            raise SettingError(f"must be an integer from {lo if lo is not None else '-inf'} to {hi if hi is not None else 'inf'}, got {value}")
+            raise SettingError(
+                f"must be an integer from {lo if lo is not None else '-inf'} to {hi if hi is not None else 'inf'}, got {value}"
+            )
         return value
 
     parse.allowed = f"integer {lo}..{hi}" if hi is not None else f"integer >= {lo}"  # type: ignore[attr-defined]
@@ -142,7 +145,12 @@ SPECS: dict[str, Spec] = {
         Spec("donations.min_stars", 1, _int(1, 100_000), "smallest custom donation, Stars"),
         Spec("donations.max_stars", 10_000, _int(1, 100_000), "largest custom donation, Stars"),
         Spec("tons.decimals", 2, _int(0, 9), "digits after the point in tons amounts"),
-        Spec("tons.rounding", "down", _choice("down", "half_up", "half_even", "up"), "how stars x rate is rounded to tons"),
+        Spec(
+            "tons.rounding",
+            "down",
+            _choice("down", "half_up", "half_even", "up"),
+            "how stars x rate is rounded to tons",
+        ),
         Spec("week.timezone", "Europe/Berlin", _timezone, "time zone of the weekly board's ISO weeks"),
         Spec("leaderboard.page_size", 50, _int(1, 100), "default page size of the boards"),
         Spec("rate.provider", "static", _choice("static", "http_json"), "where tons_per_star comes from"),
@@ -156,8 +164,12 @@ SPECS: dict[str, Spec] = {
         Spec("limits.invoices_per_minute", 10, _int(1, 10_000), "invoices one user may create per minute"),
         Spec("auth.max_age_seconds", 86_400, _int(60, 30 * 86_400), "oldest Mini App initData accepted"),
         Spec("admin.ids", [], _ids, "Telegram ids of admins"),
-        Spec("bot.thanks_per_second", 25, _int(0, 30),
-             "thank-you messages the bot sends per second after payments (0: none; Telegram allows ~30)"),
+        Spec(
+            "bot.thanks_per_second",
+            25,
+            _int(0, 30),
+            "thank-you messages the bot sends per second after payments (0: none; Telegram allows ~30)",
+        ),
     ]
 }
 
@@ -244,7 +256,11 @@ def check_consistent(settings: Settings, changed: str) -> None:
     or unset, named in the message).  Checked before any change is stored."""
     low, high = settings["donations.min_stars"], settings["donations.max_stars"]
     if changed in ("donations.min_stars", "donations.max_stars") and low > high:
-        what = f"{changed} = {_shown(settings[changed])}" if settings.sources[changed] == "database" else f"unsetting {changed}"
+        what = (
+            f"{changed} = {_shown(settings[changed])}"
+            if settings.sources[changed] == "database"
+            else f"unsetting {changed}"
+        )
         raise SettingError(f"{what} would leave no allowed amount: min_stars {low} > max_stars {high}")
 
 
