@@ -158,7 +158,6 @@ class BotAPIEmulator:
         self._transactions: list[dict[str, Any]] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._holds: dict[str, asyncio.Event] = {}
-        self._stubs: dict[str, Any] = {}
         self._commands: dict[str, list[Any]] = {}
         self._menu_buttons: dict[int | None, Any] = {}
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -309,8 +308,6 @@ class BotAPIEmulator:
             if fault.remaining <= 0:
                 faults.pop(0)
             raise fault.error
-        if method in self._stubs:
-            return self._stubs[method]
         return await self._handlers[method](params)
 
     def _record(self, method: str, params: dict[str, Any]) -> None:
@@ -871,8 +868,3 @@ class BotAPIEmulator:
         """Make calls of ``method`` wait (a slow Telegram) until the returned event is set."""
         gate = self._holds[method.lower()] = asyncio.Event()
         return gate
-
-    def stub_method(self, method: str, result: Any = True) -> None:
-        """Answer a method the emulator does not implement with a fixed ``result``."""
-        canonical = self._canonical.setdefault(method.lower(), method)
-        self._stubs[canonical] = result

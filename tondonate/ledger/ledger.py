@@ -46,11 +46,6 @@ class Ledger:
         """Credit what was recorded but not credited (a crash, a database error); how many."""
         return await self._crediting.credit_recorded()
 
-    @property
-    def deferred(self) -> int:
-        """Payments kept in memory because the database could not even record them."""
-        return len(self._crediting._pending)
-
     async def refund(
         self,
         charge_id: str,

@@ -1,12 +1,14 @@
 """The in-process read model behind every leaderboard and /api/me.
 
 No request sums donations or even touches the database: boards are sorted in
-memory (``SortedList``: O(log n) insert, remove and rank) and built from the
-aggregate tables.  A poller reads what changed since it last looked (users by
-``updated_at``, payments by ``paid_at``/``refunded_at``) every half second and
-re-reads just those rows, so several ``serve`` processes on one database
-converge within a second or two.  Readers never wait: updates are applied in
-place between requests, and a full rebuild is built aside and swapped in.
+memory (:class:`~tondonate.readmodel.board.Board`) and built from the aggregate
+tables, read through their owners (:mod:`tondonate.users`,
+:mod:`tondonate.ledger.totals`, :mod:`tondonate.ledger.statements`; no SQL here).
+A poller reads what changed since it last looked (users by ``updated_at``,
+payments by ``paid_at``/``refunded_at``) every half second and re-reads just those
+rows, so several ``serve`` processes on one database converge within a second or
+two.  Readers never wait: updates are applied in place between requests, and a
+full rebuild is built aside and swapped in.
 """
 
 from __future__ import annotations
