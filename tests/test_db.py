@@ -70,3 +70,29 @@ async def test_two_steps_of_one_batch_cannot_share_a_name(db):
     result = await db.write_steps([step, step])
     with pytest.raises(ValueError, match="same"):
         result.touched("same")
+
+
+async def test_a_full_sqlite_disk_is_reported_as_such_not_as_a_failed_rollback(tmp_path):
+    """SQLite rolls a transaction back itself on SQLITE_FULL; the ROLLBACK after it then
+    fails, and must not replace the error the operator needs to read."""
+    import pytest
+
+    from tondonate.db import DatabaseError, open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'full.db'}")
+    await db.start()
+    try:
+        await db.execute("CREATE TABLE blobs (b BLOB)")
+        await db._writer_conn.execute("PRAGMA max_page_count = 16")  # a 64 KiB "disk"
+        big = Step("INSERT INTO blobs VALUES (randomblob(4000))", ())
+        with pytest.raises(DatabaseError, match="full"):
+            await db.write_steps([big] * 40)
+        with pytest.raises(DatabaseError, match="full"):
+            async with db.transaction() as conn:
+                for _ in range(40):
+                    await conn.execute(big.sql)
+        assert await db.fetchval("SELECT count(*) FROM blobs") == 0
+        await db.write_steps([big])  # and the database goes on working once there is room
+        assert await db.fetchval("SELECT count(*) FROM blobs") == 1
+    finally:
+        await db.stop()

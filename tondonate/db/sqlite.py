@@ -91,7 +91,11 @@ def _run_steps(
                 break
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite may have rolled back already (disk full, I/O error): a ROLLBACK then
+        # fails with "no transaction is active" and would hide the error that matters.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
     return rows, counts, stopped_at
 
