@@ -26,16 +26,18 @@ async def count(db, table, where="TRUE", *args):
     return await db.fetchval(f"SELECT COUNT(*) FROM {table} WHERE {where}", *args)
 
 
-async def break_donations(db):
-    """Make every INSERT INTO donations fail, for real, inside the database."""
+async def break_donations(db, table="donations"):
+    """Make every INSERT INTO ``table`` fail, for real, inside the database."""
     if db.dialect == "sqlite":
-        await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        await db.execute(f"CREATE TRIGGER boom BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'boom'); END")
     else:
         await db.execute(
             "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$"
         )
-        await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations FOR EACH ROW EXECUTE FUNCTION boom()")
+        await db.execute(f"CREATE TRIGGER boom BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION boom()")
 
 
-async def mend_donations(db):
-    await db.execute("DROP TRIGGER boom" if db.dialect == "sqlite" else "DROP TRIGGER boom ON donations")
+async def mend_donations(db, table="donations"):
+    await db.execute("DROP TRIGGER boom" if db.dialect == "sqlite" else f"DROP TRIGGER boom ON {table}")
+    if db.dialect != "sqlite":
+        await db.execute("DROP FUNCTION boom()")

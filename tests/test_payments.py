@@ -475,3 +475,32 @@ async def test_payment_hit_by_a_database_failure_is_credited_by_the_retry_once(a
     assert await count(db, "donations") == 1
     assert await user_total(db, 1200) == {"tons": 9 * NANO, "stars": 9, "donations": 1}
     assert await db.fetchval("SELECT status FROM payments") == "paid"
+
+
+async def test_a_payment_the_database_cannot_save_stays_unconfirmed_with_telegram(app, caplog):
+    """The update is confirmed (by the next getUpdates offset) only once the payment is in
+    the database: killed before that, the process loses nothing -- Telegram still has it."""
+    db, emu = app.db, app.botapi
+    payer = app.user(1300)
+    await visit(app, payer)
+    quote = await invoice(app, payer, 7)
+    await break_donations(db, "payments")  # the payment cannot even be recorded
+    outcome = await emu.pay(payer, quote["invoice_link"])
+    await eventually(lambda: logged(caplog, "kept in memory"), what="the payment to be held in memory")
+    health = await app.client.get("/healthz")
+    assert health.status == 503
+    body = await health.json()
+    assert body["status"] == "degraded" and body["payments_waiting"] == 1
+    assert body["error"]["code"] == "writes_failing" and "boom" in body["error"]["message"]
+
+    # The bot goes on polling, and Telegram redelivering, but the payment's update is never confirmed.
+    await eventually(lambda: len(logged(caplog, "will deliver it again")) >= 2, what="a redelivery")
+    held = [u["message"]["successful_payment"] for u in emu.unconfirmed_updates if "message" in u]
+    assert [p["telegram_payment_charge_id"] for p in held] == [outcome.charge_id]
+    assert await count(db, "payments") == 0
+
+    await mend_donations(db, "payments")
+    await eventually(lambda: not emu.unconfirmed_updates, what="the update to be confirmed once saved")
+    assert await count(db, "donations") == 1
+    assert await user_total(db, 1300) == {"tons": 7 * NANO, "stars": 7, "donations": 1}
+    assert (await app.client.get("/healthz")).status == 200

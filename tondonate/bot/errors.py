@@ -16,3 +16,8 @@ class BotUnavailable(Exception):
 
 class TelegramUnavailable(Exception):
     """Telegram refused a call or could not be reached; the message says which."""
+
+
+class RedeliverLater(Exception):
+    """A handler could not make its update durable (the database refused the payment):
+    the update stays unconfirmed and Telegram delivers it again (see bot/updates.py)."""

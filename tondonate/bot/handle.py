@@ -40,6 +40,8 @@ class BotHandle:
     dispatcher: Dispatcher | None = None
     identity: BotIdentity | None = None  # from getMe, possibly learnt after the start
     failed: str | None = None  # why a background start gave up
+    reconciled_at: float | None = None  # when reconcile against getStarTransactions last succeeded
+    reconcile_error: str | None = None  # why the last reconcile failed, until one succeeds
 
     async def when_ready(self, timeout: float | None = None) -> Bot:
         """The Bot, once started; :class:`BotUnavailable` when it is still starting after

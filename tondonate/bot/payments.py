@@ -1,5 +1,8 @@
 """Payments: pre-checkout checks, crediting successful payments, refunds.
 
+A payment or refund the database could not save raises :class:`RedeliverLater`: its
+update stays unconfirmed and Telegram delivers it again (see ``bot/updates.py``).
+
 The pre-checkout answer must reach Telegram within 10 s, so that path makes
 database reads only, never an external call.
 """
@@ -11,10 +14,12 @@ import logging
 from aiogram import Router
 from aiogram.types import Message, PreCheckoutQuery
 
+from ..db import DatabaseError
 from ..i18n import t
 from ..ledger import CURRENCY, IncomingPayment, Ledger
 from ..ledger.money import format_tons
 from ..users import Profile
+from .errors import RedeliverLater
 from .thanks import ThankYouSender
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,8 @@ async def on_successful_payment(message: Message, ledger: Ledger, thanks: ThankY
         else None,
     )
     result = await ledger.credit(payment)
+    if result.status == "held":  # not in the database: Telegram's copy must stay until it is
+        raise RedeliverLater(f"payment {payment.charge_id} is not saved yet")
     if result.status == "credited":  # queued: sent at Telegram's pace, never in the payment's way
         decimals = ledger.get_settings().tons_decimals
         thanks.send(message.chat.id, t(user.language_code, "paid", tons=format_tons(result.tons_nano, decimals)))
@@ -75,13 +82,16 @@ async def on_successful_payment(message: Message, ledger: Ledger, thanks: ThankY
 async def on_refunded_payment(message: Message, ledger: Ledger) -> None:
     refund = message.refunded_payment
     assert refund is not None  # _is_refunded_payment let the message through
-    await ledger.refund(
-        refund.telegram_payment_charge_id,
-        refunded_at=int(message.date.timestamp()),
-        tg_id=message.from_user.id if message.from_user else None,
-        stars=refund.total_amount,
-        payload=refund.invoice_payload,
-    )
+    try:
+        await ledger.refund(
+            refund.telegram_payment_charge_id,
+            refunded_at=int(message.date.timestamp()),
+            tg_id=message.from_user.id if message.from_user else None,
+            stars=refund.total_amount,
+            payload=refund.invoice_payload,
+        )
+    except DatabaseError as exc:
+        raise RedeliverLater(f"refund {refund.telegram_payment_charge_id} is not saved ({exc})") from exc
 
 
 # Filters are coroutines on purpose: aiogram runs a plain callable filter, magic

@@ -818,6 +818,11 @@ class BotAPIEmulator:
         )
 
     # --- driver side: observation and fault injection --------------------------------
+    @property
+    def unconfirmed_updates(self) -> list[dict[str, Any]]:
+        """Updates not yet confirmed by an offset: what Telegram would deliver again."""
+        return list(self._pending)
+
     async def wait_for_call(
         self, method: str, predicate: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 5
     ) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from . import statements
 from .invoices import quoted_rates
 from .money import to_nano, tons_for
 from .rates import RateProvider
-from .types import Credit, CreditResult, IncomingPayment
+from .types import Credit, CreditResult, CreditStatus, IncomingPayment
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class Crediting:
         self.rates = rates
         self.clock = clock
         self._pending: dict[str, IncomingPayment] = {}  # payments the DB could not even record yet
+        self._waiting: set[str] = set()  # charge ids deferred since the retries last caught up
+        self.write_error: str | None = None  # why the last failed write failed, until the retries catch up
         self._queue: list[_Queued] = []  # credits waiting for the next group transaction
         self._committer: asyncio.Task[None] | None = None
         self._retry_delay = RETRY_FIRST
@@ -197,8 +199,14 @@ class Crediting:
         except Exception as exc2:
             log.error("could not even record payment %s (%s); kept in memory, retrying", payment.charge_id, exc2)
             self._pending[payment.charge_id] = payment
+            self.write_error = str(exc2)
+            status: CreditStatus = "held"
+        else:
+            self.write_error = self.write_error or str(exc)
+            status = "deferred"
+        self._waiting.add(payment.charge_id)
         self._retries.wake()
-        return CreditResult("deferred", payment.charge_id)
+        return CreditResult(status, payment.charge_id)
 
     async def credit_recorded(self) -> int:
         """Credit every payment recorded as ``created`` (a crash or DB error between record and credit)."""
@@ -228,8 +236,18 @@ class Crediting:
             await self.credit_recorded()
         except Exception as exc:
             log.warning("retrying recorded payments failed (%s)", exc)
+            self.write_error = str(exc)
             return False
-        return not self._pending
+        if self._pending:
+            return False
+        self._waiting.clear()
+        self.write_error = None
+        return True
+
+    @property
+    def waiting(self) -> int:
+        """Payments that failed to credit and wait for a retry (recorded, or held in memory)."""
+        return len(self._waiting | self._pending.keys())
 
     async def _retry(self) -> bool:
         """The retry loop's job: False (idle until the next deferral) once all is credited."""

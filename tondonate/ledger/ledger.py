@@ -46,6 +46,11 @@ class Ledger:
         """Credit what was recorded but not credited (a crash, a database error); how many."""
         return await self._crediting.credit_recorded()
 
+    def health(self) -> tuple[int, str | None]:
+        """(payments waiting for a retry, why the last failed write failed): (0, None) when
+        every payment that arrived is credited.  ``/healthz`` reports anything else."""
+        return self._crediting.waiting, self._crediting.write_error
+
     async def refund(
         self,
         charge_id: str,

@@ -117,7 +117,7 @@ async def _credit_if_missing(ledger: Ledger, payment: IncomingPayment, report: R
             "reconcile credited a payment the bot never recorded charge_id=%s tg_id=%s stars=%s",
             payment.charge_id, payment.tg_id, payment.stars,
         )  # fmt: skip
-    return result.status != "deferred"
+    return result.status in ("credited", "duplicate")
 
 
 async def _refund_if_credited(ledger: Ledger, refund: RefundEntry, report: ReconcileReport) -> None:

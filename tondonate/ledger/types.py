@@ -36,12 +36,15 @@ class Credit:
     week: str  # the ISO week of paid_at in week.timezone
 
 
-CreditStatus = Literal["credited", "duplicate", "deferred"]
+# deferred: recorded in the database (status created) and credited by a retry;
+# held: not even recorded (the database refused), kept in memory and retried -- lost if
+# the process dies, so the bot leaves its update unconfirmed for Telegram to redeliver.
+CreditStatus = Literal["credited", "duplicate", "deferred", "held"]
 
 
 @dataclasses.dataclass(frozen=True)
 class CreditResult:
-    status: CreditStatus  # deferred: kept (recorded or in memory) and retried
+    status: CreditStatus
     charge_id: str
     tons_nano: int = 0
 

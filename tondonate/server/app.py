@@ -6,6 +6,7 @@ polling or webhook and the reconcile loop.  Each is shared under its typed key
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..api import API, ApiParts, setup_api
-from ..api.errors import bot_unavailable, json_errors, json_response
+from ..api.errors import ApiError, bad_request, bot_unavailable, json_errors, json_response, unauthorized
 from ..bot.errors import BotUnavailable
 from ..bot.handle import BotHandle
 from ..config import Config, require_bot_token
@@ -77,6 +78,21 @@ async def healthz(request: web.Request) -> web.Response:
         return json_response(
             {"status": "unavailable", "error": {"code": "database_unavailable", "message": str(exc)}}, 503
         )
+    waiting, write_error = request.app[appkeys.LEDGER].health()
+    if waiting or write_error:
+        message = f"{waiting} payment(s) wait for a retry; the database refused a write: {write_error}"
+        log.warning("health check: degraded: %s", message)
+        body = {
+            "status": "degraded",
+            "payments_waiting": waiting,
+            "error": {"code": "writes_failing", "message": message},
+        }
+        return json_response(body, 503)
+    reconcile_error = request.app[appkeys.BOT].reconcile_error
+    if reconcile_error:  # payments are safe without it (updates are confirmed once saved): a warning
+        return json_response(
+            {"status": "ok", "warnings": [f"reconcile with Telegram failing, retrying: {reconcile_error}"]}
+        )
     return json_response({"status": "ok"})
 
 
@@ -101,19 +117,25 @@ def create_app(config: Config, *, run_bot: bool = True, bot_in_background: bool 
 
 
 async def webhook(request: web.Request) -> web.StreamResponse:
-    """Updates pushed by Telegram (bot.mode = "webhook"); a 503 while the bot starts makes Telegram retry."""
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-
+    """Updates pushed by Telegram (bot.mode = "webhook").  Answered once handled: a 503
+    (the bot still starting, a payment the database could not save) makes Telegram retry."""
     app = request.app
+    secret = app[appkeys.CONFIG].bot.webhook_secret
+    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+    if secret and not hmac.compare_digest(given.encode(), secret.encode()):
+        raise unauthorized("Wrong or missing X-Telegram-Bot-Api-Secret-Token")
     handle = app[appkeys.BOT]
     try:
         bot = await handle.when_ready(timeout=5.0)
     except BotUnavailable as exc:
         raise bot_unavailable(exc) from None
     assert handle.dispatcher is not None  # set with the bot
-    handler = SimpleRequestHandler(
-        dispatcher=handle.dispatcher,
-        bot=bot,
-        secret_token=app[appkeys.CONFIG].bot.webhook_secret or None,
-    )
-    return await handler.handle(request)
+    from ..bot.updates import handle_webhook_update  # aiogram is loaded once the bot is ready
+
+    try:
+        handled = await handle_webhook_update(handle.dispatcher, bot, await request.read())
+    except ValueError as exc:
+        raise bad_request(str(exc)[:300]) from None
+    if not handled:
+        raise ApiError(503, "not_saved", "The update could not be saved; deliver it again", {"Retry-After": "5"})
+    return json_response({})

@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 3600.0
+RECONCILE_RETRY = 5.0  # seconds before retrying a failed reconcile, doubling...
+RECONCILE_RETRY_MAX = 300.0  # ...up to this
 
 
 class StartupError(RuntimeError):
@@ -118,13 +121,9 @@ async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: 
         log.info("webhook set to %s", config.bot.webhook_url)
     else:
         await stack.enter_async_context(_polling(bot, dp))
+    job = _Reconciler(ledger, TelegramStars(bot), state)
     reconciler = Periodic(
-        "reconcile",
-        _reconciler(ledger, TelegramStars(bot)),
-        RECONCILE_EVERY,
-        log=log,
-        failure="reconcile failed; it runs again within the hour",
-        first_delay=0,
+        "reconcile", job.run, job.next_in, log=log, failure="reconcile failed; retrying", first_delay=0
     )
     reconciler.start()
     stack.push_async_callback(reconciler.stop)
@@ -151,27 +150,44 @@ async def _get_me_until_ok(bot: Bot, state: BotHandle) -> None:
 
 @contextlib.asynccontextmanager
 async def _polling(bot, dp):
-    """Long polling in the server's own event loop; stopped first on shutdown."""
-    task = asyncio.create_task(
-        dp.start_polling(
-            bot, handle_signals=False, close_bot_session=False, allowed_updates=dp.resolve_used_update_types()
-        ),
-        name="bot-polling",
-    )
+    """Long polling in the server's own event loop, confirming updates once handled
+    (see bot/updates.py); stopped first on shutdown."""
+    from ..bot.updates import Poller
+
+    poller = Poller(bot, dp, allowed_updates=dp.resolve_used_update_types())
+    task = asyncio.create_task(poller.run(), name="bot-polling")
     try:
         yield
     finally:
-        with contextlib.suppress(RuntimeError):  # RuntimeError: polling already ended
-            await dp.stop_polling()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=3)
+        await poller.stop(task)
 
 
-def _reconciler(ledger: Ledger, telegram: StarTransactions) -> Callable[[], Awaitable[None]]:
-    """Credit what a crash or an outage left behind: at start-up, then hourly."""
+class _Reconciler:
+    """Credit what a crash or an outage left behind: at start-up, then hourly.  A failed
+    run is retried sooner (5 s, doubling to 5 min) until one succeeds; the handle keeps
+    the outcome for ``/healthz``."""
 
-    async def run() -> None:
-        report = await reconcile(ledger, telegram)
+    def __init__(self, ledger: Ledger, telegram: StarTransactions, state: BotHandle):
+        self.ledger, self.telegram, self.state = ledger, telegram, state
+        self.failures = 0
+
+    def next_in(self) -> float:
+        return (
+            RECONCILE_EVERY
+            if not self.failures
+            else min(RECONCILE_RETRY * 2 ** (self.failures - 1), RECONCILE_RETRY_MAX)
+        )
+
+    async def run(self) -> None:
+        try:
+            report = await reconcile(self.ledger, self.telegram)
+        except Exception as exc:
+            self.failures += 1
+            self.state.reconcile_error = str(exc) or type(exc).__name__
+            raise
+        self.failures = 0
+        self.state.reconcile_error = None
+        self.state.reconciled_at = time.time()
         log.info(
             "reconcile: scanned %d transactions, credited %d missing, applied %d refunds, %d recorded credited",
             report.scanned,
@@ -179,5 +195,3 @@ def _reconciler(ledger: Ledger, telegram: StarTransactions) -> Callable[[], Awai
             len(report.refunded),
             report.recorded_credited,
         )
-
-    return run
