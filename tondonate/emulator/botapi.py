@@ -619,6 +619,14 @@ class BotAPIEmulator:
             raise bad_request("USER_ID_INVALID")
         if charge.refunded:
             raise bad_request("CHARGE_ALREADY_REFUNDED")
+        self._refund(charge_id, charge)
+        return True
+
+    def _refund(self, charge_id: str, charge: _Charge) -> None:
+        self._mark_refunded(charge_id, charge)
+        self._push_refunded_payment(charge.user, charge.payload, charge.amount, charge_id)
+
+    def _mark_refunded(self, charge_id: str, charge: _Charge) -> None:
         charge.refunded = True
         # A refund transaction reuses the payment's id (documented) and names the user as receiver.
         self._transactions.append(
@@ -629,18 +637,19 @@ class BotAPIEmulator:
                 "receiver": self._partner(charge.user, charge.payload),
             }
         )
-        self._push_message(
-            charge.user,
+
+    def _push_refunded_payment(self, user: Mapping[str, Any], payload: str, amount: int, charge_id: str) -> int:
+        return self._push_message(
+            user,
             {
                 "refunded_payment": {
                     "currency": "XTR",
-                    "total_amount": charge.amount,
-                    "invoice_payload": charge.payload,
+                    "total_amount": int(amount),
+                    "invoice_payload": payload,
                     "telegram_payment_charge_id": charge_id,
                 }
             },
         )
-        return True
 
     @staticmethod
     def _partner(user: dict[str, Any], payload: str) -> dict[str, Any]:
@@ -799,6 +808,16 @@ class BotAPIEmulator:
         if record_transaction and charge_id not in self._charges:
             self.record_transaction(user, amount, payload, charge_id=charge_id, date=date)
         return self._push_successful_payment(user, payload, amount, charge_id, date)
+
+    def deliver_refunded_payment(self, user: Mapping[str, Any], payload: str, amount: int, charge_id: str) -> int:
+        """Push a refunded_payment message directly (duplicated refunds, refunds of unknown charges).
+
+        A charge the emulator knows is marked refunded, with its refund transaction, the first time.
+        """
+        charge = self._charges.get(charge_id)
+        if charge is not None and not charge.refunded:
+            self._mark_refunded(charge_id, charge)
+        return self._push_refunded_payment(user, payload, amount, charge_id)
 
     def _push_successful_payment(
         self, user: Mapping[str, Any], payload: str, amount: int, charge_id: str, date: int | None
