@@ -3,6 +3,8 @@ paid invoice travelling through the real bot (the emulator's pay) onto the board
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from api_support import BERLIN, api_db_url, app_stack, configure, error_of, stack, visit  # noqa: F401  (fixtures)
 
@@ -193,3 +195,21 @@ async def test_telegram_failure_is_a_502_in_the_standard_shape(stack):
     stack.botapi.fail_next("createInvoiceLink", 400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
     await error_of(await stack.post(CREATE, alice, {"stars_amount": 5}), 502, "telegram_unavailable")
     assert (await create(stack, alice, {"stars_amount": 5}))["stars_amount"] == 5
+
+
+async def test_concurrent_invoices_of_one_user_respect_the_limit(stack):
+    """The limit's check and the invoice's insert are one atomic step: 40 requests at once
+    from one user get exactly `limit` invoices, the rest 429 (issue #19)."""
+    await configure(stack, **{"limits.invoices_per_minute": 10})
+    alice, bob = stack.user(51), stack.user(52)
+    await visit(stack, alice)  # the user exists; the race is about the limit, not the first visit
+    responses = await asyncio.gather(*(stack.post(CREATE, alice, {"stars_amount": 5}) for _ in range(40)))
+    statuses = {status: [r.status for r in responses].count(status) for status in {r.status for r in responses}}
+    assert statuses == {200: 10, 429: 30}, statuses
+    for resp in responses:
+        if resp.status == 429:
+            await error_of(resp, 429, "rate_limited")
+            assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert await stack.db.fetchval("SELECT COUNT(*) FROM invoices WHERE tg_id = 51") == 10
+    # Another user is not held back by alice's storm.
+    await create(stack, bob, {"stars_amount": 5})
