@@ -213,3 +213,14 @@ async def test_concurrent_invoices_of_one_user_respect_the_limit(stack):
     assert await stack.db.fetchval("SELECT COUNT(*) FROM invoices WHERE tg_id = 51") == 10
     # Another user is not held back by alice's storm.
     await create(stack, bob, {"stars_amount": 5})
+
+
+async def test_an_invoice_worth_more_tons_than_a_payment_may_credit_is_refused(stack):
+    """At the highest rate allowed, more Stars than one payment's tons bound: a clear 400
+    before anything is stored (a payment of it would overflow the ledger: issue #19)."""
+    await configure(stack, **{"rate.static_tons_per_star": "1000", "donations.max_stars": 100_000})
+    alice = stack.user(61)
+    assert (await create(stack, alice, {"stars_amount": 10_000}))["tons_amount"] == "10000000.00"
+    error = await error_of(await stack.post(CREATE, alice, {"stars_amount": 10_001}), 400, "amount_too_large")
+    assert "10000000 tons" in error["message"], error
+    assert await stack.db.fetchval("SELECT COUNT(*) FROM invoices WHERE tg_id = 61") == 1

@@ -17,7 +17,7 @@ from ledger_support import NANO, break_donations, count, eventually, mend_donati
 from tondonate.cli import cli
 from tondonate.db import open_database
 from tondonate.i18n import t
-from tondonate.ledger import IncomingPayment, open_ledger, statements
+from tondonate.ledger import CreditResult, IncomingPayment, open_ledger, statements
 from tondonate.ledger.reconcile import STATE_KEY
 from tondonate.server import appkeys
 from tondonate.settings import build_settings, set_setting
@@ -504,3 +504,46 @@ async def test_a_payment_the_database_cannot_save_stays_unconfirmed_with_telegra
     assert await count(db, "donations") == 1
     assert await user_total(db, 1300) == {"tons": 7 * NANO, "stars": 7, "donations": 1}
     assert (await app.client.get("/healthz")).status == 200
+
+
+# -- amounts beyond the bounds ------------------------------------------------------------
+
+
+async def test_a_payment_whose_tons_do_not_fit_is_credited_at_the_bound_with_an_error(db, caplog):
+    """An invoice quoted at a rate no longer allowed (922,338 tons per Star: 10,000 Stars overflow
+    64-bit nano-tons), or a payment of an unknown invoice too big for the current rate, still
+    arrives: Telegram took the money.  It is recorded with its Stars and rate and credited
+    at the bound of one payment, with an ERROR naming the charge -- not held in memory forever."""
+    from tondonate.ledger.check import check
+    from tondonate.ledger.money import MAX_PAYMENT_TONS
+    from tondonate.ledger.referrals import ensure_user
+
+    caplog.set_level(logging.INFO, logger="tondonate")
+    settings = build_settings({}, {})
+    now = int(time.time())
+    await ensure_user(db, Profile(1400), now=now)
+    await db.execute(
+        "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
+        "VALUES ($1, $2, $3, NULL, $4, $5)",
+        "inv-huge",
+        1400,
+        10_000,
+        "922338",
+        now,
+    )
+    cap = MAX_PAYMENT_TONS * NANO
+    async with open_ledger(db, lambda: settings) as ledger:
+        quoted = IncomingPayment("ch-huge", 1400, "inv-huge", 10_000, "XTR", now, Profile(1400))
+        assert await ledger.credit(quoted) == CreditResult("credited", "ch-huge", cap)
+        unknown = IncomingPayment("ch-huge-2", 1400, "lost", 2_000_000_000, "XTR", now, Profile(1400))
+        assert await ledger.credit(unknown) == CreditResult("credited", "ch-huge-2", cap)
+        assert ledger.health() == (0, None)
+    assert await one(
+        db,
+        "SELECT stars_amount, tons_per_star, tons_amount, status FROM payments WHERE telegram_payment_charge_id = $1",
+        "ch-huge",
+    ) == {"stars_amount": 10_000, "tons_per_star": "922338", "tons_amount": cap, "status": "paid"}
+    assert await user_total(db, 1400) == {"tons": 2 * cap, "stars": 2_000_010_000, "donations": 2}
+    errors = [r for r in logged(caplog, "do not fit") if r.levelno == logging.ERROR]
+    assert sorted(r.getMessage().split("charge_id=")[1].split()[0] for r in errors) == ["ch-huge", "ch-huge-2"]
+    assert await check(db) == []

@@ -23,7 +23,7 @@ from ..settings import Settings
 from ..weeks import week_key
 from . import statements
 from .invoices import quoted_rates
-from .money import to_nano, tons_for
+from .money import MAX_PAYMENT_NANO, MAX_PAYMENT_TONS, from_nano, to_nano, tons_for
 from .rates import RateProvider
 from .types import Credit, CreditResult, CreditStatus, IncomingPayment
 
@@ -100,6 +100,21 @@ class Crediting:
                 rate,
             )
         tons = to_nano(tons_for(payment.stars, rate, settings.tons_decimals, settings.tons_rounding))
+        if tons > MAX_PAYMENT_NANO:
+            # Telegram took the money: record and credit it, at the bound (it fits every column
+            # and total), never retry a write that can only overflow.  The payment keeps its
+            # Stars and rate, so the operator can see what it was worth.
+            log.error(
+                "payment tons do not fit charge_id=%s tg_id=%s stars=%s tons_per_star=%s: worth %s tons, more "
+                "than one payment may credit; credited at the bound of %s tons",
+                payment.charge_id,
+                payment.tg_id,
+                payment.stars,
+                rate,
+                from_nano(tons),
+                MAX_PAYMENT_TONS,
+            )
+            tons = MAX_PAYMENT_NANO
         week = week_key(payment.paid_at, settings.timezone)
         return str(rate), Credit(payment.charge_id, payment.tg_id, payment.stars, tons, payment.paid_at, week)
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..db import Connection, Database, Step
 from ..settings import Settings
 from ..users import is_blocked, lock_step
-from .money import tons_for
+from .money import MAX_PAYMENT_NANO, MAX_PAYMENT_TONS, to_nano, tons_for
 from .rates import RateProvider
 from .types import CURRENCY
 
@@ -36,7 +36,8 @@ Refusal = Literal["unknown_invoice", "other_user", "mismatch", "blocked"]
 class InvoiceError(ValueError):
     """An invoice we will not issue.  ``reason`` is a stable snake_case word (the API sends
     it as its error code): invalid_preset, preset_mismatch, missing_amount, invalid_amount,
-    amount_out_of_range, unknown_user, user_blocked, rate_limited (with ``retry_after``)."""
+    amount_out_of_range, amount_too_large (more tons than one payment may credit), unknown_user,
+    user_blocked, rate_limited (with ``retry_after``)."""
 
     def __init__(self, reason: str, message: str, retry_after: int | None = None):
         super().__init__(message)
@@ -148,6 +149,12 @@ class Invoices:
         if refusal is not None:
             raise refusal
         rate, tons = await self.quote(stars, settings)
+        if to_nano(tons) > MAX_PAYMENT_NANO:
+            raise InvoiceError(
+                "amount_too_large",
+                f"{stars} Stars are {tons} tons at the current rate; one payment may credit at most "
+                f"{MAX_PAYMENT_TONS} tons: choose fewer Stars",
+            )
         quote = Quote(secrets.token_urlsafe(16), stars, preset_id, rate, tons)
         now = int(self.clock())
         result = await self.db.write_steps(
