@@ -547,3 +547,30 @@ async def test_a_payment_whose_tons_do_not_fit_is_credited_at_the_bound_with_an_
     errors = [r for r in logged(caplog, "do not fit") if r.levelno == logging.ERROR]
     assert sorted(r.getMessage().split("charge_id=")[1].split()[0] for r in errors) == ["ch-huge", "ch-huge-2"]
     assert await check(db) == []
+
+
+async def test_a_refund_message_names_its_payer_so_the_payment_is_never_credited_after_it(app, caplog):
+    """A refunded_payment without ``from`` (Telegram may leave it out): the private chat is the
+    payer, the refund of a charge never seen is recorded, and the payment that follows is not
+    credited.  With no payer at all the refund is refused with an ERROR and the update is
+    confirmed, not redelivered forever."""
+    db, emu = app.db, app.botapi
+    payer = app.user(1500)
+    update = refunded_update(payer, "charge-refund-first", 12, "inv-x")
+    del update["message"]["from"]
+    emu.push_update(update)
+    await eventually(lambda: logged(caplog, "charge_id=charge-refund-first"), what="the refund")
+    assert await statements.status_of(db, "charge-refund-first") == "refunded"
+    emu.deliver_successful_payment(payer, "inv-x", 12, "charge-refund-first")
+    await eventually(lambda: logged(caplog, "payment duplicate charge_id=charge-refund-first"), what="the payment")
+    assert await user_total(db, 1500) is None
+
+    group = refunded_update(payer, "charge-nobody", 5, "inv-y")
+    del group["message"]["from"]
+    group["message"]["chat"] = {"id": -100_123, "type": "supergroup", "title": "Somewhere"}
+    emu.push_update(group)
+    await eventually(lambda: logged(caplog, "charge-nobody"), what="the refusal")
+    [error] = [r for r in logged(caplog, "charge-nobody") if r.levelno == logging.ERROR]
+    assert "no payer" in error.getMessage()
+    await eventually(lambda: not emu.unconfirmed_updates, what="the update to be confirmed")
+    assert await statements.status_of(db, "charge-nobody") is None

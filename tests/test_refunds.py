@@ -14,7 +14,7 @@ import pytest
 from ledger_support import NANO, count
 
 from tondonate.db import open_database
-from tondonate.ledger import IncomingPayment, open_ledger, statements
+from tondonate.ledger import IncomingPayment, RefundError, open_ledger, statements
 from tondonate.ledger.check import check
 from tondonate.settings import build_settings
 from tondonate.users import Profile
@@ -128,3 +128,18 @@ async def test_a_refund_of_an_unknown_charge_is_recorded_and_blocks_its_payment(
         assert (row["status"], row["tg_id"], row["stars_amount"], row["tons_amount"]) == ("refunded", PAYER, 10, 0)
         assert (await ledgers[1].credit(ghost)).status == "duplicate"
         await books_agree(db, kept_stars=2)
+
+
+async def test_a_refund_without_its_payer_for_a_charge_never_seen_is_refused(db_url):
+    """Nothing could be recorded (a payment row needs its payer), and recording nothing would
+    let a later delivery of the payment be credited: the ledger refuses, loudly."""
+    async with two_ledgers(db_url) as (db, ledgers):
+        with pytest.raises(RefundError, match="never-seen-2"):
+            await ledgers[0].refund("never-seen-2", refunded_at=int(time.time()))
+        assert await count(db, "payments") == 0
+        # A charge the ledger knows needs no payer (the CLI and reconcile refund so).
+        p = payment("known")
+        assert (await ledgers[1].credit(p)).status == "credited"
+        assert await ledgers[0].refund("known") == "refunded"
+        assert await ledgers[1].refund("known") == "already_refunded"
+        await books_agree(db, kept_stars=0)

@@ -13,7 +13,7 @@ import logging
 
 from ..db import Database, DatabaseError
 from . import statements
-from .types import RefundOutcome
+from .types import RefundError, RefundOutcome
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ async def refund(
     ``stars``, ``payload``) describe the payment when Telegram told us of it: needed to
     record a refund of a payment the ledger never saw.
 
-    refunded | already_refunded | refunded_uncredited | recorded_unknown | unknown (no
-    such payment and no payer given: nothing recorded).
+    refunded | already_refunded | refunded_uncredited | recorded_unknown; :class:`RefundError`
+    for a charge never seen when no payer is given (nothing could be recorded).
 
     Each way is a guarded write (paid -> refunded, created -> refunded, a new row), so of
     many deliveries of one refund exactly one does it and the others say
@@ -74,6 +74,9 @@ async def refund(
             log.info("payment refund duplicate charge_id=%s: already refunded", charge_id)
             return "already_refunded"
         if status is None:
-            return "unknown"
+            raise RefundError(
+                f"refund of {charge_id}: the ledger never saw this payment and no payer was given, "
+                "so it cannot be recorded as refunded; a later delivery of the payment would be credited"
+            )
         # paid or created: credited or recorded meanwhile by another connection; again.
     raise DatabaseError(f"the refund of {charge_id} raced its payment {ROUNDS} times; try again")
