@@ -574,3 +574,39 @@ async def test_a_refund_message_names_its_payer_so_the_payment_is_never_credited
     assert "no payer" in error.getMessage()
     await eventually(lambda: not emu.unconfirmed_updates, what="the update to be confirmed")
     assert await statements.status_of(db, "charge-nobody") is None
+
+
+async def test_a_payment_that_can_never_be_credited_is_reported_once_and_holds_back_no_other(db, caplog):
+    """A credit that fails for good (here a trigger refusing its donation: a constraint that
+    will never pass) is kept, retried with a capped back-off and reported with one ERROR
+    naming the charge -- and the recorded payments after it are credited all the same."""
+    caplog.set_level(logging.DEBUG, logger="tondonate.ledger")
+    if db.dialect == "sqlite":
+        await db.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON donations WHEN NEW.charge_id LIKE 'bad%' "
+            "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        )
+    else:
+        await db.execute(
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.charge_id LIKE 'bad%' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$"
+        )
+        await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations FOR EACH ROW EXECUTE FUNCTION boom()")
+    settings = build_settings({}, {})
+    now = int(time.time())
+    bad, good = (IncomingPayment(c, 1600, None, s, "XTR", now + s, Profile(1600)) for c, s in (("bad-1", 5), ("ok", 7)))
+    for p in (bad, good):  # recorded, not credited (as a crash between record and credit leaves them)
+        await db.write_steps(statements.record_steps(p, "1", p.stars * NANO, p.paid_at))
+    async with open_ledger(db, lambda: settings) as ledger:
+        assert await ledger.credit_recorded() == 1
+        assert await ledger.credit_recorded() == 0
+        late = IncomingPayment("bad-2", 1600, None, 3, "XTR", now, Profile(1600))
+        assert (await ledger.credit(late)).status == "deferred"
+        await eventually(lambda: len(logged(caplog, "still failing charge_id=bad-2")) >= 2, what="two retries")
+        assert ledger.health()[0] == 2 and "boom" in ledger.health()[1]
+    assert await statements.status_of(db, "ok") == "paid"
+    assert [await statements.status_of(db, c) for c in ("bad-1", "bad-2")] == ["created", "created"]  # kept
+    for charge in ("bad-1", "bad-2"):
+        errors = [r for r in logged(caplog, f"charge_id={charge} ") if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert await user_total(db, 1600) == {"tons": 7 * NANO, "stars": 7, "donations": 1}
