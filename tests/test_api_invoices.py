@@ -3,6 +3,8 @@ paid invoice travelling through the real bot (the emulator's pay) onto the board
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from api_support import BERLIN, api_db_url, app_stack, configure, error_of, stack, visit  # noqa: F401  (fixtures)
 
@@ -193,3 +195,32 @@ async def test_telegram_failure_is_a_502_in_the_standard_shape(stack):
     stack.botapi.fail_next("createInvoiceLink", 400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
     await error_of(await stack.post(CREATE, alice, {"stars_amount": 5}), 502, "telegram_unavailable")
     assert (await create(stack, alice, {"stars_amount": 5}))["stars_amount"] == 5
+
+
+async def test_concurrent_invoices_of_one_user_respect_the_limit(stack):
+    """The limit's check and the invoice's insert are one atomic step: 40 requests at once
+    from one user get exactly `limit` invoices, the rest 429 (issue #19)."""
+    await configure(stack, **{"limits.invoices_per_minute": 10})
+    alice, bob = stack.user(51), stack.user(52)
+    await visit(stack, alice)  # the user exists; the race is about the limit, not the first visit
+    responses = await asyncio.gather(*(stack.post(CREATE, alice, {"stars_amount": 5}) for _ in range(40)))
+    statuses = {status: [r.status for r in responses].count(status) for status in {r.status for r in responses}}
+    assert statuses == {200: 10, 429: 30}, statuses
+    for resp in responses:
+        if resp.status == 429:
+            await error_of(resp, 429, "rate_limited")
+            assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert await stack.db.fetchval("SELECT COUNT(*) FROM invoices WHERE tg_id = 51") == 10
+    # Another user is not held back by alice's storm.
+    await create(stack, bob, {"stars_amount": 5})
+
+
+async def test_an_invoice_worth_more_tons_than_a_payment_may_credit_is_refused(stack):
+    """At the highest rate allowed, more Stars than one payment's tons bound: a clear 400
+    before anything is stored (a payment of it would overflow the ledger: issue #19)."""
+    await configure(stack, **{"rate.static_tons_per_star": "1000", "donations.max_stars": 100_000})
+    alice = stack.user(61)
+    assert (await create(stack, alice, {"stars_amount": 10_000}))["tons_amount"] == "10000000.00"
+    error = await error_of(await stack.post(CREATE, alice, {"stars_amount": 10_001}), 400, "amount_too_large")
+    assert "10000000 tons" in error["message"], error
+    assert await stack.db.fetchval("SELECT COUNT(*) FROM invoices WHERE tg_id = 61") == 1

@@ -103,6 +103,7 @@ def test_bad_file_setting_is_an_error():
         ("tons.decimals", "3", 3),
         ("donations.presets", "[100, 50, 25]", [100, 50, 25]),
         ("rate.static_tons_per_star", "0.1", "0.1"),
+        ("rate.static_tons_per_star", "1000", "1000"),
         ("rate.invert", "true", True),
         ("week.timezone", "UTC", "UTC"),
         ("tons.rounding", "half_even", "half_even"),
@@ -124,6 +125,10 @@ def test_cli_values_parse(key, text, expected):
         ("week.timezone", "Mars/Olympus", "IANA"),
         ("rate.static_tons_per_star", "-1", "> 0"),
         ("rate.static_tons_per_star", "NaN", "> 0"),
+        # a rate with no upper bound overflowed 64-bit nano-tons (issue #19)
+        ("rate.static_tons_per_star", "922338", "at most 1000 tons per Star"),
+        ("rate.static_tons_per_star", "1e30", "at most 1000 tons per Star"),
+        ("rate.default_tons_per_star", "1000.5", "at most 1000 tons per Star"),
         ("leaderboard.page_size", "0", "1 to 100"),
         ("no.such.key", "1", "unknown setting"),
     ],

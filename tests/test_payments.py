@@ -17,7 +17,7 @@ from ledger_support import NANO, break_donations, count, eventually, mend_donati
 from tondonate.cli import cli
 from tondonate.db import open_database
 from tondonate.i18n import t
-from tondonate.ledger import IncomingPayment, open_ledger, statements
+from tondonate.ledger import CreditResult, IncomingPayment, open_ledger, statements
 from tondonate.ledger.reconcile import STATE_KEY
 from tondonate.server import appkeys
 from tondonate.settings import build_settings, set_setting
@@ -504,3 +504,109 @@ async def test_a_payment_the_database_cannot_save_stays_unconfirmed_with_telegra
     assert await count(db, "donations") == 1
     assert await user_total(db, 1300) == {"tons": 7 * NANO, "stars": 7, "donations": 1}
     assert (await app.client.get("/healthz")).status == 200
+
+
+# -- amounts beyond the bounds ------------------------------------------------------------
+
+
+async def test_a_payment_whose_tons_do_not_fit_is_credited_at_the_bound_with_an_error(db, caplog):
+    """An invoice quoted at a rate no longer allowed (922,338 tons per Star: 10,000 Stars overflow
+    64-bit nano-tons), or a payment of an unknown invoice too big for the current rate, still
+    arrives: Telegram took the money.  It is recorded with its Stars and rate and credited
+    at the bound of one payment, with an ERROR naming the charge -- not held in memory forever."""
+    from tondonate.ledger.check import check
+    from tondonate.ledger.money import MAX_PAYMENT_TONS
+    from tondonate.ledger.referrals import ensure_user
+
+    caplog.set_level(logging.INFO, logger="tondonate")
+    settings = build_settings({}, {})
+    now = int(time.time())
+    await ensure_user(db, Profile(1400), now=now)
+    await db.execute(
+        "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
+        "VALUES ($1, $2, $3, NULL, $4, $5)",
+        "inv-huge",
+        1400,
+        10_000,
+        "922338",
+        now,
+    )
+    cap = MAX_PAYMENT_TONS * NANO
+    async with open_ledger(db, lambda: settings) as ledger:
+        quoted = IncomingPayment("ch-huge", 1400, "inv-huge", 10_000, "XTR", now, Profile(1400))
+        assert await ledger.credit(quoted) == CreditResult("credited", "ch-huge", cap)
+        unknown = IncomingPayment("ch-huge-2", 1400, "lost", 2_000_000_000, "XTR", now, Profile(1400))
+        assert await ledger.credit(unknown) == CreditResult("credited", "ch-huge-2", cap)
+        assert ledger.health() == (0, None)
+    assert await one(
+        db,
+        "SELECT stars_amount, tons_per_star, tons_amount, status FROM payments WHERE telegram_payment_charge_id = $1",
+        "ch-huge",
+    ) == {"stars_amount": 10_000, "tons_per_star": "922338", "tons_amount": cap, "status": "paid"}
+    assert await user_total(db, 1400) == {"tons": 2 * cap, "stars": 2_000_010_000, "donations": 2}
+    errors = [r for r in logged(caplog, "do not fit") if r.levelno == logging.ERROR]
+    assert sorted(r.getMessage().split("charge_id=")[1].split()[0] for r in errors) == ["ch-huge", "ch-huge-2"]
+    assert await check(db) == []
+
+
+async def test_a_refund_message_names_its_payer_so_the_payment_is_never_credited_after_it(app, caplog):
+    """A refunded_payment without ``from`` (Telegram may leave it out): the private chat is the
+    payer, the refund of a charge never seen is recorded, and the payment that follows is not
+    credited.  With no payer at all the refund is refused with an ERROR and the update is
+    confirmed, not redelivered forever."""
+    db, emu = app.db, app.botapi
+    payer = app.user(1500)
+    update = refunded_update(payer, "charge-refund-first", 12, "inv-x")
+    del update["message"]["from"]
+    emu.push_update(update)
+    await eventually(lambda: logged(caplog, "charge_id=charge-refund-first"), what="the refund")
+    assert await statements.status_of(db, "charge-refund-first") == "refunded"
+    emu.deliver_successful_payment(payer, "inv-x", 12, "charge-refund-first")
+    await eventually(lambda: logged(caplog, "payment duplicate charge_id=charge-refund-first"), what="the payment")
+    assert await user_total(db, 1500) is None
+
+    group = refunded_update(payer, "charge-nobody", 5, "inv-y")
+    del group["message"]["from"]
+    group["message"]["chat"] = {"id": -100_123, "type": "supergroup", "title": "Somewhere"}
+    emu.push_update(group)
+    await eventually(lambda: logged(caplog, "charge-nobody"), what="the refusal")
+    [error] = [r for r in logged(caplog, "charge-nobody") if r.levelno == logging.ERROR]
+    assert "no payer" in error.getMessage()
+    await eventually(lambda: not emu.unconfirmed_updates, what="the update to be confirmed")
+    assert await statements.status_of(db, "charge-nobody") is None
+
+
+async def test_a_payment_that_can_never_be_credited_is_reported_once_and_holds_back_no_other(db, caplog):
+    """A credit that fails for good (here a trigger refusing its donation: a constraint that
+    will never pass) is kept, retried with a capped back-off and reported with one ERROR
+    naming the charge -- and the recorded payments after it are credited all the same."""
+    caplog.set_level(logging.DEBUG, logger="tondonate.ledger")
+    if db.dialect == "sqlite":
+        await db.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON donations WHEN NEW.charge_id LIKE 'bad%' "
+            "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        )
+    else:
+        await db.execute(
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.charge_id LIKE 'bad%' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$"
+        )
+        await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations FOR EACH ROW EXECUTE FUNCTION boom()")
+    settings = build_settings({}, {})
+    now = int(time.time())
+    bad, good = (IncomingPayment(c, 1600, None, s, "XTR", now + s, Profile(1600)) for c, s in (("bad-1", 5), ("ok", 7)))
+    for p in (bad, good):  # recorded, not credited (as a crash between record and credit leaves them)
+        await db.write_steps(statements.record_steps(p, "1", p.stars * NANO, p.paid_at))
+    async with open_ledger(db, lambda: settings) as ledger:
+        assert await ledger.credit_recorded() == 1
+        assert await ledger.credit_recorded() == 0
+        late = IncomingPayment("bad-2", 1600, None, 3, "XTR", now, Profile(1600))
+        assert (await ledger.credit(late)).status == "deferred"
+        await eventually(lambda: len(logged(caplog, "still failing charge_id=bad-2")) >= 2, what="two retries")
+        assert ledger.health()[0] == 2 and "boom" in ledger.health()[1]
+    assert await statements.status_of(db, "ok") == "paid"
+    assert [await statements.status_of(db, c) for c in ("bad-1", "bad-2")] == ["created", "created"]  # kept
+    for charge in ("bad-1", "bad-2"):
+        errors = [r for r in logged(caplog, f"charge_id={charge} ") if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert await user_total(db, 1600) == {"tons": 7 * NANO, "stars": 7, "donations": 1}

@@ -449,3 +449,26 @@ async def test_secrets_are_never_logged_or_stored(make, source, db, caplog):
 )
 def test_redact_url(url, redacted):
     assert redact_url(url) == redacted
+
+
+async def test_a_fetched_rate_beyond_the_bound_is_refused_and_the_last_good_one_kept(make, source, clock, db, caplog):
+    """A source answering an absurd rate (it would overflow 64-bit nano-tons: issue #19) is
+    refused like a failed fetch, with an ERROR, and the last good rate stays in use."""
+    caplog.set_level(logging.WARNING, logger="tondonate.ledger.rates")
+    provider, knobs = await make(**w(rate__ttl_seconds=60))
+    good = await provider.quote()
+    assert good.tons_per_star == D("0.0125")
+    for body, knob in (('{"price": "922338"}', {}), ('{"price": "0.000001"}', w(rate__invert=True))):
+        caplog.clear()
+        source.body = body
+        knobs.set(**knob)
+        clock.advance(61)
+        quote = await provider.quote()
+        assert quote == Rate(good.tons_per_star, source.url, good.fetched_at, True), body
+        [error] = records(caplog, logging.ERROR)
+        assert "above the bound of 1000 tons per Star" in error.getMessage(), error.getMessage()
+    await provider.flush()
+    assert await stored(db) == [(source.url, "0.0125")]
+    # A stored rate beyond the bound (written before the bound existed) is not a fallback either.
+    await db.execute("INSERT INTO rates (fetched_at, source, tons_per_star) VALUES ($1, $2, $3)", 2**40, "old", "5000")
+    assert (await provider.last_stored()).tons_per_star == D("0.0125")

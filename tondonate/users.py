@@ -82,6 +82,21 @@ def record_payer_step(profile: Profile, now: int) -> Step:
     )
 
 
+# Row locks that serialise one user's writes across processes (PostgreSQL): FOR NO KEY
+# UPDATE waits for another holder of the same lock, not for readers nor for the KEY
+# SHARE lock a foreign key to the user takes.  SQLite's write transaction (BEGIN
+# IMMEDIATE) is exclusive already: a plain read.
+_LOCK_USER = {"postgresql": " FOR NO KEY UPDATE"}
+
+
+def lock_step(tg_id: int, dialect: str, name: str = "lock user") -> Step:
+    """Lock the user's row until the transaction ends (a guard: the batch stops when there
+    is no such user).  Returns ``is_blocked``."""
+    return Step(
+        f"SELECT is_blocked FROM users WHERE tg_id = $1{_LOCK_USER.get(dialect, '')}", (tg_id,), guard=True, name=name
+    )
+
+
 # Telegram sends ``username`` whenever the user has one (Mini App initData and bot
 # updates alike), so its absence means it was removed.  ``photo_url`` and the rest
 # are missing from some sources (bot updates never carry a photo), so their absence

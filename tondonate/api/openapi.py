@@ -205,6 +205,12 @@ def openapi_document() -> dict:
                             },
                         },
                         **AUTH_ERRORS,
+                        "400": _error(
+                            "invalid body or amount; error.code says which: invalid_body, invalid_preset, "
+                            "preset_mismatch, missing_amount, invalid_amount, amount_out_of_range "
+                            "(outside donations.min_stars..max_stars), amount_too_large (more tons at the current "
+                            "rate than one payment may credit, 10,000,000)"
+                        ),
                         "413": BODY_TOO_LARGE,
                         "429": {
                             **_error("too many invoices"),

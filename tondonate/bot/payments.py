@@ -16,7 +16,7 @@ from aiogram.types import Message, PreCheckoutQuery
 
 from ..db import DatabaseError
 from ..i18n import t
-from ..ledger import CURRENCY, IncomingPayment, Ledger
+from ..ledger import CURRENCY, IncomingPayment, Ledger, RefundError
 from ..ledger.money import format_tons
 from ..users import Profile
 from .errors import RedeliverLater
@@ -79,6 +79,14 @@ async def on_successful_payment(message: Message, ledger: Ledger, thanks: ThankY
         thanks.send(message.chat.id, t(user.language_code, "paid", tons=format_tons(result.tons_nano, decimals)))
 
 
+def payer_of(message: Message) -> int | None:
+    """Who was refunded: the sender, else the private chat (Telegram may leave ``from`` out
+    of a service message); None when the message names no user."""
+    if message.from_user is not None:
+        return message.from_user.id
+    return message.chat.id if message.chat.type == "private" else None
+
+
 async def on_refunded_payment(message: Message, ledger: Ledger) -> None:
     refund = message.refunded_payment
     assert refund is not None  # _is_refunded_payment let the message through
@@ -86,12 +94,19 @@ async def on_refunded_payment(message: Message, ledger: Ledger) -> None:
         await ledger.refund(
             refund.telegram_payment_charge_id,
             refunded_at=int(message.date.timestamp()),
-            tg_id=message.from_user.id if message.from_user else None,
+            tg_id=payer_of(message),
             stars=refund.total_amount,
             payload=refund.invoice_payload,
         )
     except DatabaseError as exc:
         raise RedeliverLater(f"refund {refund.telegram_payment_charge_id} is not saved ({exc})") from exc
+    except RefundError as exc:  # a redelivery would be refused the same way: confirm it, say so
+        log.error(
+            "refund refused charge_id=%s chat_id=%s: no payer in the message (%s)",
+            refund.telegram_payment_charge_id,
+            message.chat.id,
+            exc,
+        )
 
 
 # Filters are coroutines on purpose: aiogram runs a plain callable filter, magic

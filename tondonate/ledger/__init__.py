@@ -6,7 +6,7 @@ and Telegram's side of reconciliation is behind :class:`~.reconcile.StarTransact
 
 from .invoices import PRESET_IDS, InvoiceError, Quote
 from .ledger import Ledger, open_ledger
-from .types import CURRENCY, CreditResult, IncomingPayment
+from .types import CURRENCY, CreditResult, IncomingPayment, RefundError
 
 __all__ = [
     "CURRENCY",
@@ -16,5 +16,6 @@ __all__ = [
     "InvoiceError",
     "Ledger",
     "Quote",
+    "RefundError",
     "open_ledger",
 ]

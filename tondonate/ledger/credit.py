@@ -23,7 +23,7 @@ from ..settings import Settings
 from ..weeks import week_key
 from . import statements
 from .invoices import quoted_rates
-from .money import to_nano, tons_for
+from .money import MAX_PAYMENT_NANO, MAX_PAYMENT_TONS, from_nano, to_nano, tons_for
 from .rates import RateProvider
 from .types import Credit, CreditResult, CreditStatus, IncomingPayment
 
@@ -57,6 +57,8 @@ class Crediting:
         self.clock = clock
         self._pending: dict[str, IncomingPayment] = {}  # payments the DB could not even record yet
         self._waiting: set[str] = set()  # charge ids deferred since the retries last caught up
+        self._reported: set[str] = set()  # charge ids whose failure was logged as an ERROR, until credited
+        self._recorded_failing = 0  # recorded payments the last credit_recorded could not credit
         self.write_error: str | None = None  # why the last failed write failed, until the retries catch up
         self._queue: list[_Queued] = []  # credits waiting for the next group transaction
         self._committer: asyncio.Task[None] | None = None
@@ -94,12 +96,18 @@ class Crediting:
             rate = await self.rates.get_rate()
             log.warning(
                 "payment with unknown payload credited at the current rate charge_id=%s tg_id=%s payload=%r rate=%s",
-                payment.charge_id,
-                payment.tg_id,
-                payment.payload,
-                rate,
+                *(payment.charge_id, payment.tg_id, payment.payload, rate),
             )
         tons = to_nano(tons_for(payment.stars, rate, settings.tons_decimals, settings.tons_rounding))
+        if tons > MAX_PAYMENT_NANO:
+            # Telegram took the money: credit it at the bound (it fits every column and total) rather
+            # than retry a write that can only overflow.  The payment keeps its Stars and rate.
+            log.error(
+                "payment tons do not fit charge_id=%s tg_id=%s stars=%s tons_per_star=%s: worth %s tons, more "
+                "than one payment may credit; credited at the bound of %s tons",
+                *(payment.charge_id, payment.tg_id, payment.stars, rate, from_nano(tons), MAX_PAYMENT_TONS),
+            )
+            tons = MAX_PAYMENT_NANO
         week = week_key(payment.paid_at, settings.timezone)
         return str(rate), Credit(payment.charge_id, payment.tg_id, payment.stars, tons, payment.paid_at, week)
 
@@ -175,29 +183,40 @@ class Crediting:
             reports.append(self._report(statements.flipped(result, c.charge_id, slot), c))
         return reports
 
-    @staticmethod
-    def _report(credited: bool, c: Credit) -> CreditResult:
+    def _report(self, credited: bool, c: Credit) -> CreditResult:
+        self._reported.discard(c.charge_id)
         if credited:
             log.info(
                 "payment credited charge_id=%s tg_id=%s stars=%s tons_nano=%s week=%s",
-                c.charge_id,
-                c.tg_id,
-                c.stars,
-                c.tons_nano,
-                c.week,
+                *(c.charge_id, c.tg_id, c.stars, c.tons_nano, c.week),
             )
             return CreditResult("credited", c.charge_id, c.tons_nano)
         log.info("payment duplicate charge_id=%s tg_id=%s: already credited, nothing done", c.charge_id, c.tg_id)
         return CreditResult("duplicate", c.charge_id)
 
     # ------------------------------------------------------------- retries
+    def _failed(self, charge_id: str, message: str, exc: Exception) -> None:
+        """Log a failed write of ``charge_id``: an ERROR the first time, DEBUG on each retry until
+        it is credited.  Transient (a lock) or for good (a constraint that never passes) cannot be
+        told reliably here: retried either way, back-off capped at RETRY_MAX, never dropped."""
+        if charge_id in self._reported:
+            log.debug("still failing charge_id=%s (%s)", charge_id, exc)
+            return
+        self._reported.add(charge_id)
+        log.error(
+            message + "; retried every %gs at most until it succeeds (/healthz: degraded)", charge_id, exc, RETRY_MAX
+        )
+
     async def _defer(self, payment: IncomingPayment, exc: Exception) -> CreditResult:
-        log.error("crediting payment %s failed (%s); recording it for a retry", payment.charge_id, exc)
+        first = payment.charge_id not in self._reported
+        self._failed(payment.charge_id, "crediting payment charge_id=%s failed (%s); recording it for a retry", exc)
         try:
             rate, c = await self._price(payment, self.get_settings())
             await self.db.write_steps(statements.record_steps(payment, rate, c.tons_nano, int(self.clock())))
         except Exception as exc2:
-            log.error("could not even record payment %s (%s); kept in memory, retrying", payment.charge_id, exc2)
+            if first:
+                self._reported.discard(payment.charge_id)
+            self._failed(payment.charge_id, "could not even record payment charge_id=%s (%s); kept in memory", exc2)
             self._pending[payment.charge_id] = payment
             self.write_error = str(exc2)
             status: CreditStatus = "held"
@@ -209,21 +228,26 @@ class Crediting:
         return CreditResult(status, payment.charge_id)
 
     async def credit_recorded(self) -> int:
-        """Credit every payment recorded as ``created`` (a crash or DB error between record and credit)."""
+        """Credit every payment recorded as ``created`` (a crash or DB error between record and
+        credit).  One that fails is left for the retries and holds back none after it."""
         tz = self.get_settings().timezone
-        credited = 0
+        credited = failing = 0
         for row in await statements.recorded_uncredited(self.db):
-            c = Credit(
-                row[0],
-                row["tg_id"],
-                row["stars_amount"],
-                row["tons_amount"],
-                row["created_at"],
-                week_key(row["created_at"], tz),
-            )
-            result = await self.db.write_steps(statements.credit_steps(c, int(self.clock())))
+            at = row["created_at"]
+            c = Credit(row[0], row["tg_id"], row["stars_amount"], row["tons_amount"], at, week_key(at, tz))
+            try:
+                result = await self.db.write_steps(statements.credit_steps(c, int(self.clock())))
+            except Exception as exc:
+                failing += 1
+                self.write_error = str(exc)
+                self._waiting.add(c.charge_id)
+                self._failed(c.charge_id, "crediting recorded payment charge_id=%s failed (%s)", exc)
+                continue
             if self._report(statements.flipped(result, c.charge_id), c).status == "credited":
                 credited += 1
+        self._recorded_failing = failing
+        if failing:
+            self._retries.wake()
         return credited
 
     async def retry_pending(self) -> bool:
@@ -238,7 +262,7 @@ class Crediting:
             log.warning("retrying recorded payments failed (%s)", exc)
             self.write_error = str(exc)
             return False
-        if self._pending:
+        if self._pending or self._recorded_failing:
             return False
         self._waiting.clear()
         self.write_error = None

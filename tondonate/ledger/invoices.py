@@ -17,10 +17,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from ..db import Connection, Database
+from ..db import Connection, Database, Step
 from ..settings import Settings
-from ..users import is_blocked
-from .money import tons_for
+from ..users import is_blocked, lock_step
+from .money import MAX_PAYMENT_NANO, MAX_PAYMENT_TONS, to_nano, tons_for
 from .rates import RateProvider
 from .types import CURRENCY
 
@@ -36,7 +36,8 @@ Refusal = Literal["unknown_invoice", "other_user", "mismatch", "blocked"]
 class InvoiceError(ValueError):
     """An invoice we will not issue.  ``reason`` is a stable snake_case word (the API sends
     it as its error code): invalid_preset, preset_mismatch, missing_amount, invalid_amount,
-    amount_out_of_range, unknown_user, user_blocked, rate_limited (with ``retry_after``)."""
+    amount_out_of_range, amount_too_large (more tons than one payment may credit), unknown_user,
+    user_blocked, rate_limited (with ``retry_after``)."""
 
     def __init__(self, reason: str, message: str, retry_after: int | None = None):
         super().__init__(message)
@@ -111,21 +112,31 @@ class Invoices:
         rate = await self.rates.get_rate()
         return rate, tons_for(stars, rate, settings.tons_decimals, settings.tons_rounding)
 
-    async def check_limit(self, tg_id: int, settings: Settings) -> None:
-        now = int(self.clock())
-        limit = settings["limits.invoices_per_minute"]
+    async def _limited(self, tg_id: int, limit: int, now: int) -> InvoiceError | None:
+        """The refusal when ``tg_id`` has ``limit`` invoices in the window (a read; the
+        authoritative check is the guarded insert in :meth:`create`)."""
         rows = await self.db.fetch(
             "SELECT created_at FROM invoices WHERE tg_id = $1 AND created_at > $2 ORDER BY created_at LIMIT $3",
             tg_id,
             now - RATE_WINDOW,
             limit,
         )
-        if len(rows) >= limit:
-            retry_after = max(1, rows[0]["created_at"] + RATE_WINDOW - now)
-            raise InvoiceError("rate_limited", f"Too many invoices: at most {limit} per minute", retry_after)
+        if len(rows) < limit:
+            return None
+        retry_after = max(1, rows[0]["created_at"] + RATE_WINDOW - now)
+        return InvoiceError("rate_limited", f"Too many invoices: at most {limit} per minute", retry_after)
 
     async def create(self, tg_id: int, stars: Any, preset_id: Any = None) -> Quote:
-        """Validate, check the payer and the limit, quote the current rate, store the invoice."""
+        """Validate, check the payer, quote the current rate, and store the invoice if the
+        per-user limit allows it.
+
+        The limit's count and the insert are one atomic step per user, whatever the number
+        of requests and processes: one transaction that locks the user's row
+        (:func:`~tondonate.users.lock_step`; SQLite's write transaction is exclusive
+        anyway) and inserts only while the user has fewer than the limit in the window.
+        The Telegram call (the invoice link) comes after, outside the transaction: an
+        invoice whose link Telegram then refuses stays stored and counts against the
+        limit, so a failing Telegram is not asked more often than the limit allows."""
         settings = self.get_settings()
         stars, preset_id = check_amount(stars, preset_id, settings)
         blocked = await is_blocked(self.db, tg_id)
@@ -133,19 +144,37 @@ class Invoices:
             raise InvoiceError("unknown_user", "Open the Mini App first")
         if blocked:
             raise InvoiceError("user_blocked", "Payments are disabled for this account")
-        await self.check_limit(tg_id, settings)
+        limit = settings["limits.invoices_per_minute"]
+        refusal = await self._limited(tg_id, limit, int(self.clock()))  # a cheap early refusal
+        if refusal is not None:
+            raise refusal
         rate, tons = await self.quote(stars, settings)
+        if to_nano(tons) > MAX_PAYMENT_NANO:
+            raise InvoiceError(
+                "amount_too_large",
+                f"{stars} Stars are {tons} tons at the current rate; one payment may credit at most "
+                f"{MAX_PAYMENT_TONS} tons: choose fewer Stars",
+            )
         quote = Quote(secrets.token_urlsafe(16), stars, preset_id, rate, tons)
-        await self.db.execute(
-            "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            quote.invoice_id,
-            tg_id,
-            stars,
-            preset_id,
-            str(rate),
-            int(self.clock()),
+        now = int(self.clock())
+        result = await self.db.write_steps(
+            [
+                lock_step(tg_id, self.db.dialect),
+                Step(
+                    "INSERT INTO invoices (id, tg_id, stars_amount, preset_id, tons_per_star, created_at) "
+                    "SELECT $1, $2, $3, $4, $5, $6 "
+                    "WHERE (SELECT COUNT(*) FROM invoices WHERE tg_id = $2 AND created_at > $7) < $8",
+                    (quote.invoice_id, tg_id, stars, preset_id, str(rate), now, now - RATE_WINDOW, limit),
+                    guard=True,
+                    name="invoice",
+                ),
+            ]
         )
+        if not result.completed:
+            if result.stopped_at == 0:  # users are never deleted; kept for completeness
+                raise InvoiceError("unknown_user", "Open the Mini App first")
+            refusal = await self._limited(tg_id, limit, now)
+            raise refusal or InvoiceError("rate_limited", f"Too many invoices: at most {limit} per minute", 1)
         log.info(
             "invoice created id=%s tg_id=%s stars=%s preset=%s tons_per_star=%s",
             quote.invoice_id,

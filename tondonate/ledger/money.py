@@ -17,6 +17,22 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decima
 NANO = 10**9
 NANO_DIGITS = 9
 
+# The most tons one payment may credit.  Invoices worth more are refused
+# (``amount_too_large``); a payment worth more all the same (an invoice quoted before the
+# rate bound existed, an unknown invoice paid with more Stars than any invoice allows) is
+# credited at this bound, with an ERROR (:mod:`.credit`).  10,000 Stars (Telegram's
+# largest Stars invoice) at the highest rate allowed (settings.MAX_TONS_PER_STAR, 1,000)
+# are exactly this much.
+#
+# Why the totals cannot overflow: amounts and totals are BIGINT nano-tons, at most
+# 2**63 - 1, about 9.2e9 tons.  One payment adds at most 1e7 tons (1e16 nano-tons), so a
+# total (a donor's, a referrer's, all time or weekly) holds at least 922 payments of the
+# largest kind; at the default rate of 1 ton per Star it holds 9.2e9 Stars, about
+# US$ 120 million at Telegram's price of a Star.  ``stars`` totals are BIGINT Stars and the
+# ``donations`` and ``referrals_count`` counters 32-bit (2.1e9 payments or referrals).
+MAX_PAYMENT_TONS = 10**7
+MAX_PAYMENT_NANO = MAX_PAYMENT_TONS * NANO
+
 ROUNDING_MODES: dict[str, str] = {
     "down": ROUND_DOWN,  # toward zero
     "half_up": ROUND_HALF_UP,  # ties away from zero

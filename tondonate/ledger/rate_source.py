@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ..redact import redact_url
-from ..settings import Settings
+from ..settings import MAX_TONS_PER_STAR, Settings
 
 MAX_BODY_BYTES = 1 << 20
 _INVERT_PRECISION = 34  # significant digits of 1/x (the only inexact step)
@@ -31,6 +31,11 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
 
 class RateFetchError(Exception):
     """A fetch failed; ``str()`` is the reason that is logged (never contains secrets)."""
+
+
+class RateOutOfBounds(RateFetchError):
+    """The source answered, with a rate above :data:`~tondonate.settings.MAX_TONS_PER_STAR`:
+    a broken source or a wrong ``rate.json_path``/``multiplier``/``invert``, logged as an ERROR."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +154,8 @@ def _number(value: Any, path: str) -> Decimal:
 
 
 def compute_rate(number: Decimal, multiplier: Decimal, invert: bool) -> Decimal:
-    """``number x multiplier``, inverted when asked; RateFetchError unless finite and > 0."""
+    """``number x multiplier``, inverted when asked; RateFetchError unless finite and > 0,
+    RateOutOfBounds above :data:`~tondonate.settings.MAX_TONS_PER_STAR`."""
     try:
         with decimal.localcontext() as ctx:
             ctx.prec = 200  # the product is exact for any sane input
@@ -164,4 +170,6 @@ def compute_rate(number: Decimal, multiplier: Decimal, invert: bool) -> Decimal:
         raise RateFetchError(f"rate out of range ({type(exc).__name__})") from None
     if not value.is_finite() or value <= 0:
         raise RateFetchError(f"rate must be finite and > 0, got {value}")
+    if value > MAX_TONS_PER_STAR:
+        raise RateOutOfBounds(f"rate {value} is above the bound of {MAX_TONS_PER_STAR} tons per Star")
     return value

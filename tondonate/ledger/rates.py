@@ -35,14 +35,15 @@ from decimal import Decimal
 import aiohttp
 
 from ..db import Connection
-from ..settings import Settings
-from .rate_source import HttpJsonSource, RateFetchError
+from ..settings import MAX_TONS_PER_STAR, Settings
+from .rate_source import HttpJsonSource, RateFetchError, RateOutOfBounds
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE_SECONDS = 30.0  # after a failed fetch: retry after min(ttl, this)
 WAIT_EPSILON_SECONDS = 0.05  # callers wait at most fetch_timeout + this
 STORE_TIMEOUT_SECONDS = 10.0  # stop() waits this long for pending `rates` inserts
+STORED_LOOKBACK = 10  # newest `rates` rows searched for a usable fallback
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +208,8 @@ class RateProvider:
             self._failed = (config, self._clock())
             self._db_checked = False
             self._critical_pending = True
-            log.warning(
+            log.log(
+                logging.ERROR if isinstance(exc, RateOutOfBounds) else logging.WARNING,
                 "rate fetch failed url=%s reason=%s retry_in=%gs; falling back to the last stored rate",
                 config.source,
                 reason,
@@ -238,26 +240,34 @@ class RateProvider:
             log.error("could not store the fetched rate url=%s", rate.source, exc_info=True)
 
     async def _read_last_stored(self, raise_errors: bool = False) -> Rate | None:
+        """The newest usable row of ``rates`` (among the newest :data:`STORED_LOOKBACK`): one
+        that is not a number > 0 up to the bound (stored before the bound existed) is skipped."""
         try:
-            row = await self.db.fetchrow(
-                "SELECT fetched_at, source, tons_per_star FROM rates ORDER BY fetched_at DESC LIMIT 1"
+            rows = await self.db.fetch(
+                "SELECT fetched_at, source, tons_per_star FROM rates ORDER BY fetched_at DESC LIMIT $1",
+                STORED_LOOKBACK,
             )
         except Exception:
             if raise_errors:
                 raise
             log.error("could not read the last stored rate", exc_info=True)
             return None
-        if row is None:
-            return None
-        try:
-            value = Decimal(row["tons_per_star"])
-        except decimal.InvalidOperation:
-            log.error("ignoring the stored rate %r: not a number", row["tons_per_star"])
-            return None
-        if not value.is_finite() or value <= 0:
-            log.error("ignoring the stored rate %r: not > 0", row["tons_per_star"])
-            return None
-        return Rate(value, row["source"], int(row["fetched_at"]), True)
+        for row in rows:
+            try:
+                value = Decimal(row["tons_per_star"])
+            except decimal.InvalidOperation:
+                log.error("ignoring the stored rate %r: not a number", row["tons_per_star"])
+                continue
+            if not value.is_finite() or value <= 0:
+                log.error("ignoring the stored rate %r: not > 0", row["tons_per_star"])
+                continue
+            if value > MAX_TONS_PER_STAR:
+                log.error(
+                    "ignoring the stored rate %r: above %s tons per Star", row["tons_per_star"], MAX_TONS_PER_STAR
+                )
+                continue
+            return Rate(value, row["source"], int(row["fetched_at"]), True)
+        return None
 
     async def _fallback(self, settings: Settings) -> Rate:
         if self._last_good is None and not self._db_checked:

@@ -163,8 +163,14 @@ def record_refunded_steps(charge_id: str, tg_id: int, stars: int, payload: str |
             "tons_amount, status, created_at, refunded_at) VALUES ($1, $2, $3, $4, '0', 0, 'refunded', $5, $5) "
             "ON CONFLICT (telegram_payment_charge_id) DO NOTHING",
             (charge_id, tg_id, payload, stars, at),
+            name="record refunded",
         ),
     ]
+
+
+def recorded_refunded(result: StepsResult) -> bool:
+    """Did this :func:`record_refunded_steps` batch record the refund (not there before)?"""
+    return result.touched("record refunded") > 0
 
 
 # -- reads ----------------------------------------------------------------------------

@@ -49,4 +49,10 @@ class CreditResult:
     tons_nano: int = 0
 
 
-RefundOutcome = Literal["refunded", "already_refunded", "refunded_uncredited", "recorded_unknown", "unknown"]
+RefundOutcome = Literal["refunded", "already_refunded", "refunded_uncredited", "recorded_unknown"]
+
+
+class RefundError(Exception):
+    """A refund the ledger cannot apply: a charge it never saw, and no payer to record it
+    under (so a later delivery of the payment could not be stopped).  Retrying changes
+    nothing; the caller logs it."""

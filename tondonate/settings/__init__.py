@@ -2,9 +2,20 @@
 (:mod:`.values`), and the ``settings`` table with the live snapshot (:mod:`.store`)."""
 
 from .store import SettingsStore, load_settings, read_rows, set_setting, unset_setting
-from .values import SPECS, SettingError, Settings, Spec, build_settings, check_consistent, parse_cli_value, validate
+from .values import (
+    MAX_TONS_PER_STAR,
+    SPECS,
+    SettingError,
+    Settings,
+    Spec,
+    build_settings,
+    check_consistent,
+    parse_cli_value,
+    validate,
+)
 
 __all__ = [
+    "MAX_TONS_PER_STAR",
     "SPECS",
     "SettingError",
     "Settings",

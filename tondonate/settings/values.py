@@ -65,6 +65,27 @@ def _decimal(positive: bool = True) -> Callable[[Any], str]:
     return parse
 
 
+# The highest tons_per_star a rate may be (static, default or fetched).  Tons are stored as
+# 64-bit nano-tons: without a bound, 922,338 tons per Star made 10,000 Stars overflow them.
+# A thousand tons per Star is far beyond any real TON/Star price (about 0.005 in 2026);
+# the ledger's own bound on one payment (ledger.money.MAX_PAYMENT_TONS) follows from it.
+MAX_TONS_PER_STAR = Decimal(1000)
+
+
+def _rate(value: Any) -> str:
+    """A tons_per_star: a decimal > 0 and at most :data:`MAX_TONS_PER_STAR`."""
+    text = _decimal()(value)
+    if Decimal(text) > MAX_TONS_PER_STAR:
+        raise SettingError(
+            f"must be at most {MAX_TONS_PER_STAR} tons per Star (a larger rate overflows the ledger's amounts), "
+            f"got {value!r}"
+        )
+    return text
+
+
+_rate.allowed = f"decimal > 0, at most {MAX_TONS_PER_STAR}"  # type: ignore[attr-defined]
+
+
 def _choice(*options: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if value not in options:
@@ -154,13 +175,13 @@ SPECS: dict[str, Spec] = {
         Spec("week.timezone", "Europe/Berlin", _timezone, "time zone of the weekly board's ISO weeks"),
         Spec("leaderboard.page_size", 50, _int(1, 100), "default page size of the boards"),
         Spec("rate.provider", "static", _choice("static", "http_json"), "where tons_per_star comes from"),
-        Spec("rate.static_tons_per_star", "1", _decimal(), "rate of the static provider"),
+        Spec("rate.static_tons_per_star", "1", _rate, "rate of the static provider"),
         Spec("rate.url", "", _text, "http_json provider: URL returning JSON"),
         Spec("rate.json_path", "", _text, "http_json provider: dot path to the number (list indexes allowed)"),
         Spec("rate.multiplier", "1", _decimal(), "http_json provider: the number is multiplied by this"),
         Spec("rate.invert", False, _bool, "http_json provider: use 1 / (number x multiplier)"),
         Spec("rate.ttl_seconds", 600, _int(10, 86_400), "how long a fetched rate is used"),
-        Spec("rate.default_tons_per_star", "1", _decimal(), "rate used when no rate was ever fetched"),
+        Spec("rate.default_tons_per_star", "1", _rate, "rate used when no rate was ever fetched"),
         Spec("limits.invoices_per_minute", 10, _int(1, 10_000), "invoices one user may create per minute"),
         Spec("auth.max_age_seconds", 86_400, _int(60, 30 * 86_400), "oldest Mini App initData accepted"),
         Spec("admin.ids", [], _ids, "Telegram ids of admins"),

@@ -26,6 +26,7 @@ export const ErrorCode = {
   botStarting: 'bot_starting',
   botUnavailable: 'bot_unavailable',
   amountOutOfRange: 'amount_out_of_range',
+  amountTooLarge: 'amount_too_large',
   invalidAmount: 'invalid_amount',
   missingAmount: 'missing_amount',
   invalidPreset: 'invalid_preset',
@@ -64,6 +65,8 @@ export function errorText(e: ApiError | null, context: 'board' | 'topup' = 'boar
   if (e.status === 401 || e.status === 403) return t('errorAuth');
   if (e.status === 429) return e.retryAfter ? t('tooMany', { sec: e.retryAfter }) : t('tooManyNoTime');
   if (TELEGRAM_DOWN.has(e.code)) return t('telegramUnavailable');
+  // More tons at the current rate than one payment may credit: fewer Stars will do.
+  if (e.code === ErrorCode.amountTooLarge) return t('amountTooLarge');
   if (AMOUNT_REFUSED.has(e.code)) return t('amountChanged');
   return t('errorGeneric');
 }
