@@ -22,7 +22,7 @@ import aiohttp
 
 from tondonate.db import open_database
 from tondonate.db.migrate import migrate
-from tondonate.emulator import BotAPIEmulator
+from tondonate.emulator import BotAPIEmulator, sign_init_data
 from tondonate.ledger.check import check
 
 from .support import TOKEN, Row, Serve, audit, credited_count, deliver, plan, wait_until
@@ -31,8 +31,11 @@ from .support import TOKEN, Row, Serve, audit, credited_count, deliver, plan, wa
 class Reader:
     """Reads the board and the health check every ``interval`` s while a fault lasts; counts the answers."""
 
+    USER = {"id": 9_000_001, "first_name": "Reader"}
+
     def __init__(self, serve: Serve, interval: float = 0.1) -> None:
         self.serve, self.interval = serve, interval
+        self.headers = {"Authorization": "tma " + sign_init_data(TOKEN, self.USER)}
         self.answers: Counter[str] = Counter()  # "board 200", "healthz 503", "board refused" ...
         self._task: asyncio.Task[None] | None = None
 
@@ -41,12 +44,19 @@ class Reader:
             while True:
                 for name, path in (("board", "/api/leaderboard/all-time"), ("healthz", "/healthz")):
                     try:
-                        async with session.get(self.serve.url + path) as response:
+                        async with session.get(self.serve.url + path, headers=self.headers) as response:
                             await response.read()
                             self.answers[f"{name} {response.status}"] += 1
                     except (aiohttp.ClientError, TimeoutError):
                         self.answers[f"{name} refused"] += 1
                 await asyncio.sleep(self.interval)
+
+    async def visit(self) -> None:
+        """The reader's first visit (it creates the user): made before the fault, as a returning user's."""
+        async with aiohttp.ClientSession() as session:
+            async with session.get(self.serve.url + "/api/me", headers=self.headers) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"/api/me answered {response.status}: {await response.text()}")
 
     def __enter__(self) -> Reader:
         self.answers.clear()
@@ -106,7 +116,9 @@ async def pg_terminate(
             started = time.monotonic()
             deliver(emu, order, in_transactions=False)
             task = asyncio.create_task(terminator())
-            with Reader(serve) as reader:
+            reader = Reader(serve)
+            await reader.visit()
+            with reader:
                 await wait_until(lambda: _at_least(db, payments // 2), timeout)
                 await serve.kill()
                 await serve.start()
@@ -178,7 +190,9 @@ async def sqlite_locked(
             await holder.stdout.readline()  # "locked"
             started = time.monotonic()
             deliver(emu, order, in_transactions=False)
-            with Reader(serve) as reader:
+            reader = Reader(serve)
+            await reader.visit()
+            with reader:
                 await holder.wait()
                 during = await credited_count(db)
                 released = time.monotonic()
@@ -234,19 +248,16 @@ async def sqlite_full_disk(
 
 
 def _fill(path: Path) -> int:
+    """Write zeros to ``path`` until the filesystem is full (unbuffered: nothing left to flush); bytes written."""
     written = 0
-    with path.open("wb") as f:
-        block = b"\0" * 65536
-        with contextlib.suppress(OSError):  # ENOSPC: full
-            while True:
-                f.write(block)
-                f.flush()
-                written += len(block)
-        with contextlib.suppress(OSError):  # the last bytes
-            for _ in range(65536):
-                f.write(b"\0" * 64)
-                f.flush()
-                written += 64
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        for size in (1 << 16, 1 << 12, 1 << 6, 1):
+            with contextlib.suppress(OSError):  # ENOSPC: full at this block size, try a smaller one
+                while True:
+                    written += os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
     return written
 
 
@@ -269,7 +280,9 @@ async def _full_disk_run(
             filled = await asyncio.to_thread(_fill, filler)
             started = time.monotonic()
             deliver(emu, order, in_transactions=False)
-            with Reader(serve) as reader:
+            reader = Reader(serve)
+            await reader.visit()
+            with reader:
 
                 async def degraded() -> bool:
                     return reader.answers["healthz 503"] > 0
