@@ -351,7 +351,7 @@ async def test_referral_attach_endpoint(stack):
         {},
         {"referrer_id": None},
         {"referrer_id": "3001"},
-        {"referrer_id": 3001.0},
+        {"referrer_id": 3001.5},
         {"referrer_id": True},
         {"referrer_id": 0},
         {"referrer_id": -5},
