@@ -13,6 +13,7 @@ import pytest
 from conftest import TOKEN
 
 from tondonate.config import Config
+from tondonate.emulator import sign_init_data
 from tondonate.server.run import serve
 
 
@@ -62,13 +63,18 @@ async def test_slow_headers_are_cut_off_with_a_408(served):
     port = await served(header_timeout_seconds=1)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     started = time.monotonic()
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    writer.write(b"GET /api/me HTTP/1.1\r\nHost: x\r\n")
+    authorization = b"Authorization: tma " + sign_init_data(TOKEN, {"id": 7, "first_name": "S"}).encode() + b"\r\n"
 
-    async def trickle():  # one more header line every 0.2 s, never the blank line
+    async def trickle():  # a header line every 0.2 s, then a signed initData byte by byte, never the blank line
         with contextlib.suppress(ConnectionError):
-            for n in range(100):
+            for n in range(3):
                 await asyncio.sleep(0.2)
                 writer.write(b"X-Slow-%d: y\r\n" % n)
+                await writer.drain()
+            for byte in authorization:
+                await asyncio.sleep(0.05)
+                writer.write(bytes([byte]))
                 await writer.drain()
 
     trickling = asyncio.create_task(trickle())
