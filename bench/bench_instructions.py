@@ -64,11 +64,12 @@ tondonate.readmodel.model.POLL_SECONDS = 86_400  # see bench_instructions.py: ou
 from aiohttp import web
 from tondonate.server import create_app
 from tondonate.config import load_config
-from tondonate.api.errors import JsonErrorsAppRunner
+from tondonate.server.http import HttpRunner
 
 async def main(port):
-    app = create_app(load_config(None, os.environ), run_bot=False, bot_in_background=True)
-    runner = JsonErrorsAppRunner(app, handle_signals=False, access_log=None)  # as serve has it
+    config = load_config(None, os.environ)
+    app = create_app(config, run_bot=False, bot_in_background=True)
+    runner = HttpRunner(app, config.http, handle_signals=False, access_log=None)  # as serve has it
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await asyncio.Event().wait()

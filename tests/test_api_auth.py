@@ -7,9 +7,11 @@ signed here, as the Telegram client would send it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from urllib.parse import parse_qsl, quote
 
+import orjson
 import pytest
 from api_support import api_db_url, app_stack, configure, error_of, stack, visit  # noqa: F401  (fixtures)
 from conftest import TOKEN
@@ -351,7 +353,7 @@ async def test_referral_attach_endpoint(stack):
         {},
         {"referrer_id": None},
         {"referrer_id": "3001"},
-        {"referrer_id": 3001.0},
+        {"referrer_id": 3001.5},
         {"referrer_id": True},
         {"referrer_id": 0},
         {"referrer_id": -5},
@@ -383,3 +385,99 @@ async def test_referral_attach_endpoint(stack):
 
     await stack.settle()
     assert (await visit(stack, referrer))["referrals_count"] == 1
+
+
+async def test_more_init_data_attacks_are_401(stack):
+    """What test_bad_init_data_is_401 leaves out: the hash's spelling, removed and repeated
+    dates, and dates far off either way."""
+    alice = stack.user(1001)
+    now = int(time.time())
+    good = sign_init_data(TOKEN, alice)
+    fields = _fields(good)
+    hash_ = dict(fields)["hash"]
+    cases = {
+        # Telegram sends the hash in lower case; another spelling of it is not what was signed.
+        "uppercase hash": (
+            _reencode([(k, v.upper() if k == "hash" else v) for k, v in fields]),
+            "invalid_init_data_hash",
+        ),
+        "hash with a blank": (good.replace(hash_, hash_[:-1] + " "), "invalid_init_data_hash"),
+        "non-ASCII hash": (good.replace(hash_, quote("é" * 64)), "invalid_init_data_hash"),
+        "auth_date removed": (_reencode([(k, v) for k, v in fields if k != "auth_date"]), "invalid_init_data_hash"),
+        "auth_date repeated": (good + "&auth_date=" + str(now), "malformed_init_data"),
+        "auth_date repeated, same value": (good + "&auth_date=" + dict(fields)["auth_date"], "malformed_init_data"),
+        "user removed": (_reencode([(k, v) for k, v in fields if k != "user"]), "invalid_init_data_hash"),
+        "far future": (sign_init_data(TOKEN, alice, auth_date=now + 10**9), "init_data_from_future"),
+        "beyond 64 bits": (sign_init_data(TOKEN, alice, auth_date=10**30), "init_data_from_future"),
+        "just beyond the skew": (sign_init_data(TOKEN, alice, auth_date=now + 90), "init_data_from_future"),
+        "negative": (sign_init_data(TOKEN, alice, auth_date=-1), "init_data_expired"),
+        "zero": (sign_init_data(TOKEN, alice, auth_date=0), "init_data_expired"),
+        "another bot, else perfect": (sign_init_data(OTHER_TOKEN, alice), "invalid_init_data_hash"),
+        "the hash of another bot's string": (
+            _reencode(
+                [
+                    (k, dict(_fields(sign_init_data(OTHER_TOKEN, alice)))["hash"] if k == "hash" else v)
+                    for k, v in fields
+                ]
+            ),
+            "invalid_init_data_hash",
+        ),
+    }
+    for name, (raw, code) in cases.items():
+        for path in ("/api/me", "/api/leaderboard/all-time"):
+            resp = await stack.client.get(path, headers={"Authorization": "tma " + raw})
+            assert resp.status == 401, (name, path, await resp.text())
+            await error_of(resp, 401, code)
+        resp = await stack.client.post(
+            "/api/payments/create-invoice", json={"stars_amount": 5}, headers={"Authorization": "tma " + raw}
+        )
+        await error_of(resp, 401, code)
+    assert await stack.db.fetchval("SELECT COUNT(*) FROM users") == 0
+    assert (await stack.client.get("/api/me", headers={"Authorization": "tma " + good})).status == 200
+
+
+async def _post_huge(port: int, path: str, headers: dict[str, str], size: int, sent: int) -> tuple[float, int, dict]:
+    """POST announcing ``size`` bytes of body but sending only ``sent`` of them: the answer
+    must come without the server waiting for the rest.  Returns (seconds, status, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(head.encode() + b"\r\n" + b'{"stars_amount": 5, "pad": "' + b"x" * sent)
+    try:
+        status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+        head_rest = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+        length = int(
+            next(line.split(b":")[1] for line in head_rest.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        )
+        body = orjson.loads(await asyncio.wait_for(reader.readexactly(length), timeout=5))
+        return time.monotonic() - started, int(status_line.split()[1]), body
+    finally:
+        writer.close()
+
+
+async def test_a_10_mb_body_is_refused_at_once_without_being_read(stack):
+    port = stack.client.port
+    alice = stack.user(1001)
+    invoice = "/api/payments/create-invoice"
+    for path, headers, status, code in (
+        (invoice, stack.auth(alice), 413, "payload_too_large"),
+        ("/api/referral/attach", stack.auth(stack.user(1002)), 413, "payload_too_large"),
+        (invoice, {}, 401, "missing_init_data"),  # refused before any of the body is read
+        (invoice, {"Authorization": "tma " + sign_init_data(OTHER_TOKEN, alice)}, 401, "invalid_init_data_hash"),
+    ):
+        elapsed, got, body = await _post_huge(port, path, headers, size=10 * 2**20, sent=200_000)
+        assert (got, body["error"]["code"]) == (status, code), (path, got, body)
+        assert set(body["error"]) == {"code", "message"} and elapsed < 2, elapsed
+    # The whole 10 MB sent, as a client that does not wait would: the same answer, as fast.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    writer.write(
+        f"POST {invoice} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {10 * 2**20}\r\n"
+        f"Authorization: {stack.auth(alice)['Authorization']}\r\n\r\n".encode()
+    )
+    writer.write(b"[" * (10 * 2**20))
+    status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+    writer.close()
+    assert status_line.split()[1] == b"413" and time.monotonic() - started < 3
+    assert await stack.db.fetchval("SELECT COUNT(*) FROM invoices") == 0

@@ -296,7 +296,6 @@ async def test_week_boundaries_and_past_weeks(stack):
     assert (current["week_key"], ids(current)) == (current_week_key(BERLIN), [603])
     explicit = await board(stack, "/api/leaderboard/week", late, week_key=current["week_key"])
     assert explicit == current
-    assert (await board(stack, "/api/leaderboard/week", late, week_key=""))["week_key"] == current["week_key"]
     assert ids(await board(stack, "/api/leaderboard/all-time", late)) == [601, 602, 603]
     me = await visit(stack, late)
     assert (me["tons_total"], me["tons_week"], me["rank_week"]) == ("10.00", "0.00", None)
@@ -329,6 +328,7 @@ async def test_week_boundaries_and_past_weeks(stack):
         "0001-W01",
         "9999-W52",
         "2026-W10&week_key=2026-W11",
+        "",  # the document's pattern refuses an empty week_key: leave it out for the current week
     ):
         resp = await stack.client.get(f"/api/leaderboard/week?week_key={bad}", headers=stack.auth(late))
         await error_of(resp, 400, "invalid_week_key")

@@ -7,6 +7,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from tondonate.api.errors import json_errors
 from tondonate.db import open_database
@@ -45,11 +46,20 @@ async def test_missing_asset_and_unknown_api_are_json_404(stack):
 
 
 async def test_path_traversal_stays_inside_the_bundle(stack):
-    for path in ("/../../pyproject.toml", "/%2e%2e/%2e%2e/pyproject.toml", "/assets/../../app.py"):
-        response = await stack.client.get(path)
+    # Sent as they are (encoded=True: the client normalises no dots away), so the server sees the traversal.
+    for path, status in (
+        ("/../../pyproject.toml", 200),
+        ("/%2e%2e/%2e%2e/pyproject.toml", 200),
+        ("/..%2f..%2fpyproject.toml", 200),
+        ("/../server/app.py", 200),
+        ("/assets/../../server/app.py", 200),
+        ("/assets/..%2f..%2fserver%2fapp.py", 200),
+        ("/assets/%2e%2e/%2e%2e/%2e%2e/pyproject.toml", 200),
+    ):
+        response = await stack.client.get(URL(path, encoded=True))
         text = await response.text()
-        # The client normalises the dots away, so the server sees a page of its own: the app's index.
-        assert response.status == 200, (path, response.status, text[:200])
+        # Nothing outside the bundle is served: the app's index, as for any page of its own.
+        assert response.status == status, (path, response.status, text[:200])
         assert response.content_type == "text/html" and "<!doctype html>" in text.lower()
         assert "[build-system]" not in text and "create_app" not in text
 
@@ -175,3 +185,23 @@ async def test_requests_aiohttp_cannot_parse_get_the_standard_json_error(make_co
         assert status.split()[1] == "200" and orjson.loads(body) == {"status": "ok"}
     finally:
         await runner.cleanup()
+
+
+async def test_unreadable_paths_are_not_a_500(stack):
+    """A NUL byte or a name too long for the file system is a page or asset that does not exist."""
+    long_name = "a" * 5000
+    for path, status in (
+        ("/index.html%00.js", 200),  # not under assets/: the app's index, as for any unknown page
+        ("/%00", 200),
+        ("/" + long_name, 200),  # ENAMETOOLONG from the file system
+        ("/" + "a/" * 2100 + "b", 200),  # a path beyond PATH_MAX, of short names
+        ("/assets/x%00.js", 404),  # an asset that cannot exist
+        ("/assets/" + long_name + ".js", 404),
+    ):
+        response = await stack.client.get(path)
+        text = await response.text()
+        assert response.status == status, (path[:40], response.status, text[:200])
+        if status == 200:
+            assert response.content_type == "text/html" and "<!doctype html>" in text.lower()
+        else:
+            assert response.content_type == "application/json" and '"not_found"' in text

@@ -29,6 +29,7 @@ def test_defaults_without_file(tmp_path, monkeypatch):
     config = load_config(env={})
     assert config.db.url == "sqlite:///tondonate.db"
     assert (config.http.host, config.http.port) == ("127.0.0.1", 8080)
+    assert (config.http.header_timeout_seconds, config.http.keepalive_seconds) == (10, 150)
     assert config.bot.api_base == "https://api.telegram.org" and config.bot.mode == "polling"
 
 
@@ -55,6 +56,8 @@ def test_default_file_in_cwd_is_read(tmp_path, monkeypatch):
         ("[bot\n", "not valid TOML"),
         ('[bot]\nmode = "carrier-pigeon"\n', "bot.mode"),
         ('[bot]\nmode = "webhook"\n', "webhook_url"),
+        ("[http]\nheader_timeout_seconds = 0\n", "http.header_timeout_seconds must be 1..3600"),
+        ("[http]\nkeepalive_seconds = -1\n", "http.keepalive_seconds must be 1..86400"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, text, fragment):

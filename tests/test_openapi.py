@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from api_support import api_db_url, app_stack, configure, donate, stack, visit  # noqa: F401  (fixtures)
+from api_support import api_db_url, app_stack, configure, donate, error_of, stack, visit  # noqa: F401  (fixtures)
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -198,3 +198,66 @@ async def test_served_document_and_real_responses_match_it(stack):
     )
     assert resp.status == 413 and "413" in document["paths"][invoice]["post"]["responses"]
     assert not list(response_validator(document, "POST", invoice, 413).iter_errors(await resp.json()))
+
+
+def body_validator(document: dict, path: str) -> Draft202012Validator:
+    schema = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    return Draft202012Validator(schema)
+
+
+def param_validator(document: dict, path: str, name: str) -> Draft202012Validator:
+    (param,) = (p for p in document["paths"][path]["get"]["parameters"] if p["name"] == name)
+    return Draft202012Validator(param["schema"])
+
+
+async def test_the_document_and_the_server_agree_on_what_is_valid(stack):
+    """Input the document allows is served; input it forbids is a 400 (JSON Schema's idea of
+    an integer included: 7.0 is one, 7.5 is not)."""
+    document = openapi_document()
+    await configure(stack, **{"limits.invoices_per_minute": 1000})
+    alice = stack.user(61)
+    invoice, attach = "/api/payments/create-invoice", "/api/referral/attach"
+    for body, stars in (
+        ({}, None),  # an amount or a preset is needed
+        ({"preset_id": None}, None),  # null is no value of either field: leave the field out
+        ({"stars_amount": None}, None),
+        ({"stars_amount": 5, "preset_id": None}, None),
+        ({"preset_id": "place3", "stars_amount": None}, None),
+        ({"stars_amount": 7.5}, None),
+        ({"stars_amount": "7"}, None),
+        ({"stars_amount": 7.0}, 7),
+        ({"stars_amount": 7}, 7),
+        ({"preset_id": "place1", "stars_amount": 100.0}, 100),
+        ({"preset_id": "place2"}, 50),
+    ):
+        valid = body_validator(document, invoice).is_valid(body)
+        assert valid == (stars is not None), ("the document", body)
+        resp = await stack.post(invoice, alice, body)
+        if stars is None:
+            await error_of(resp, 400)
+        else:
+            assert resp.status == 200, (body, await resp.text())
+            assert (await resp.json())["stars_amount"] == stars
+    await visit(stack, stack.user(62))
+    for tg_id, body, ok in (
+        (63, {"referrer_id": 62.0}, True),
+        (64, {"referrer_id": 62.5}, False),
+        (65, {"referrer_id": None}, False),
+        (66, {"referrer_id": 2**63}, False),
+        (67, {"referrer_id": 0}, False),
+        (68, {"referrer_id": 62, "note": "extra fields are ignored"}, True),
+    ):
+        assert body_validator(document, attach).is_valid(body) == ok, ("the document", body)
+        resp = await stack.post(attach, stack.user(tg_id), body)
+        if ok:
+            assert resp.status == 200 and await resp.json() == {"attached": True, "referrer_id": 62}, body
+        else:
+            await error_of(resp, 400)
+    week = "/api/leaderboard/week"
+    for value, ok in (("", False), ("2026-W10", True), ("2026-W99", True)):  # W99: the pattern's, the calendar's 400
+        assert param_validator(document, week, "week_key").is_valid(value) == ok, ("the document", value)
+        resp = await stack.client.get(f"{week}?week_key={value}", headers=stack.auth(alice))
+        if ok and value != "2026-W99":
+            assert resp.status == 200, await resp.text()
+        else:
+            await error_of(resp, 400, "invalid_week_key")

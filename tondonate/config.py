@@ -50,6 +50,11 @@ class WebappConfig:
 class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    # A request's line and headers must arrive within this many seconds (of connecting, or of
+    # the first byte of a later request on a kept-alive connection); then 408 and closed.
+    header_timeout_seconds: int = 10
+    # An idle kept-alive connection is closed after this many seconds.
+    keepalive_seconds: int = 150
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,3 +171,7 @@ def validate_config(config: Config) -> None:
         raise ConfigError("bot.mode = 'webhook' needs bot.webhook_url (the public HTTPS URL Telegram posts to)")
     if not 0 < config.http.port < 65536:
         raise ConfigError(f"http.port must be 1..65535, got {config.http.port}")
+    for key, high in (("header_timeout_seconds", 3600), ("keepalive_seconds", 86400)):
+        value = getattr(config.http, key)
+        if not 1 <= value <= high:
+            raise ConfigError(f"http.{key} must be 1..{high} seconds, got {value}")

@@ -101,7 +101,8 @@ class InitDataValidator:
             raise unauthorized("initData has no valid hash", "invalid_init_data_hash")
         check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
         expected = hmac.new(self._secret, check.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, received.lower()):
+        # As Telegram writes it, lower-case hex: another spelling is not what was signed.
+        if not hmac.compare_digest(expected.encode(), received.encode()):
             raise unauthorized("initData signature does not match this bot", "invalid_init_data_hash")
         try:
             auth_date = int(fields["auth_date"])

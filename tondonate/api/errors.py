@@ -87,6 +87,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
@@ -124,7 +125,7 @@ def json_errors(handler: Callable[..., Awaitable[web.StreamResponse]], *bound: A
     return guarded
 
 
-class _JsonErrorsProtocol(web.RequestHandler):
+class JsonErrorsProtocol(web.RequestHandler):
     """aiohttp's per-connection protocol, answering what it cannot parse in the standard shape."""
 
     __slots__ = ()
@@ -145,11 +146,12 @@ class _JsonErrorsProtocol(web.RequestHandler):
         return response
 
 
-class _JsonErrorsServer(web.Server):
+class JsonErrorsServer(web.Server):
+    protocol: type[web.RequestHandler] = JsonErrorsProtocol
+
     def __call__(self) -> web.RequestHandler:
-        protocol = super().__call__()
-        protocol.__class__ = _JsonErrorsProtocol  # same slots: only handle_error differs
-        return protocol
+        # As web.Server does, with our class (and the handler arguments the runner was given).
+        return self.protocol(self, loop=self._loop, **self._kwargs)
 
 
 class JsonErrorsAppRunner(web.AppRunner):
@@ -157,9 +159,12 @@ class JsonErrorsAppRunner(web.AppRunner):
     JSON shape.  aiohttp builds those answers in ``RequestHandler.handle_error``, below
     the application (no handler, middleware or signal sees them), and offers no hook to
     pick the protocol class, so the server it makes gets ours (tests/test_app.py and
-    tests/test_serve.py fail if an aiohttp release changes this)."""
+    tests/test_serve.py fail if an aiohttp release changes this).  A subclass names
+    another server class (tondonate/server/http.py: timeouts too)."""
+
+    server_class: type[JsonErrorsServer] = JsonErrorsServer
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        server.__class__ = _JsonErrorsServer
+        server.__class__ = self.server_class
         return server

@@ -17,6 +17,7 @@ TONS = {
 NULLABLE_STR = {"type": ["string", "null"]}
 RANK = {"type": ["integer", "null"], "minimum": 1}
 ID = {"type": "integer", "format": "int64"}
+MAX_ID = 2**63 - 1
 PROFILE = {"tg_id": ID, "username": NULLABLE_STR, "first_name": NULLABLE_STR, "photo_url": NULLABLE_STR}
 
 
@@ -181,9 +182,15 @@ def openapi_document() -> dict:
                                     "type": "object",
                                     "additionalProperties": False,
                                     "properties": {
-                                        "stars_amount": {"type": "integer", "minimum": 1},
+                                        "stars_amount": {
+                                            "type": "integer",
+                                            "minimum": 1,
+                                            "description": "within donations.min_stars..max_stars (400 beyond)",
+                                        },
                                         "preset_id": {"enum": ["place1", "place2", "place3"]},
                                     },
+                                    # A preset, an amount, or both when the amount is the preset's (else 400).
+                                    "anyOf": [{"required": ["stars_amount"]}, {"required": ["preset_id"]}],
                                 }
                             }
                         },
@@ -231,7 +238,9 @@ def openapi_document() -> dict:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {"schema": _obj({"referrer_id": {"type": "integer", "minimum": 1}})}
+                            "application/json": {
+                                "schema": _obj({"referrer_id": {**ID, "minimum": 1, "maximum": MAX_ID}})
+                            }
                         },
                     },
                     "responses": {
@@ -250,6 +259,13 @@ def openapi_document() -> dict:
                     },
                 }
             },
-            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}},
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {
+                        "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+                    },
+                }
+            },
         },
     }

@@ -101,8 +101,16 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def integral(value: Any) -> Any:
+    """``value``, with a float that is a whole number (``7.0``, ``1e2``) as the int it is:
+    JSON Schema, and so the OpenAPI document, counts it an integer.  Anything else as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def optional_int(data: dict[str, Any], name: str) -> int | None:
-    value = data.get(name)
+    value = integral(data.get(name))
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):

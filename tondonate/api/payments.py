@@ -10,7 +10,7 @@ from ..ledger import PRESET_IDS, InvoiceError
 from ..ledger.money import format_tons, to_nano
 from .context import ApiState, authenticate, caller
 from .errors import ApiError, bad_request, bot_unavailable, json_response, too_many_requests
-from .params import json_object, optional_int
+from .params import integral, json_object, optional_int
 from .routing import ApiRoutes
 
 routes = ApiRoutes()
@@ -28,13 +28,16 @@ async def create_invoice(request: web.Request, api: ApiState) -> web.Response:
         raise bad_request(
             f"unknown field(s): {', '.join(sorted(unknown))}; allowed: stars_amount, preset_id", "invalid_body"
         )
+    # null is no value of either field (the document says so): leave the field out instead.
+    if "stars_amount" in body and body["stars_amount"] is None:
+        raise bad_request("stars_amount must be a whole number of Stars; leave it out for a preset", "invalid_amount")
     preset_id = body.get("preset_id")
-    if preset_id is not None and not isinstance(preset_id, str):
+    if "preset_id" in body and not isinstance(preset_id, str):
         raise bad_request(f"preset_id must be one of {', '.join(PRESET_IDS)}", "invalid_preset")
     decimals = api.decimals
     try:
         await api.bot.when_ready()  # at once, except while a demo's bot is still starting
-        quote = await api.ledger.invoices.create(me.tg_id, body.get("stars_amount"), preset_id)
+        quote = await api.ledger.invoices.create(me.tg_id, integral(body.get("stars_amount")), preset_id)
         link = await api.bot.invoice_link(quote, me.init.profile.language_code, decimals)
     except BotUnavailable as exc:
         raise bot_unavailable(exc) from None

@@ -112,7 +112,7 @@ def _week_param(request: web.Request, model) -> str:
     values = request.query.getall("week_key", [])
     if len(values) > 1:
         raise bad_request("week_key is given more than once", "invalid_week_key")
-    if not values or values == [""]:
+    if not values:
         return model.week_key
     try:
         parse_week_key(values[0])

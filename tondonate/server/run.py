@@ -9,11 +9,11 @@ import signal
 
 from aiohttp import web
 
-from ..api.errors import JsonErrorsAppRunner
 from ..config import Config
 from ..db.migrate import migrate
 from ..redact import redact_url
 from .app import create_app
+from .http import HttpRunner
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     app = create_app(config)
-    runner = JsonErrorsAppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+    runner = HttpRunner(app, config.http, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,8 +9,9 @@ takes gets a JSON 405 (or 404 under ``/api``), as every error does.
 from __future__ import annotations
 
 import mimetypes
+import posixpath
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from aiohttp import web
 
@@ -36,13 +37,14 @@ def setup_static(app: web.Application, root: Path | None = None) -> None:
         if _under_api(request.path):
             return await unrouted(request)  # a JSON 405 for a POST-only route, else 404
         if tail:
-            candidate = (root / tail).resolve()
-            if candidate.is_relative_to(root) and candidate.is_file():
+            candidate = _file_in(root, tail)
+            if candidate is not None:
                 cache = IMMUTABLE if candidate.parent.name == "assets" else NO_CACHE
                 content_type = mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
                 return web.FileResponse(candidate, headers={"Cache-Control": cache, "Content-Type": content_type})
-            if candidate.suffix and candidate.parent.name == "assets":
-                raise not_found(f"No such asset: /{tail}")
+            asked = PurePosixPath(posixpath.normpath(tail))
+            if asked.suffix and asked.parent.name == "assets":
+                raise not_found(f"No such asset: /{tail[:200]}")
         index = root / "index.html"
         if not index.is_file():
             return web.Response(text=_MISSING_BUNDLE, content_type="text/html", headers={"Cache-Control": NO_CACHE})
@@ -50,6 +52,16 @@ def setup_static(app: web.Application, root: Path | None = None) -> None:
 
     app.router.add_get("/{tail:.*}", json_errors(serve), name="spa")
     app.router.add_route("*", "/{tail:.*}", json_errors(unrouted), name="unrouted")
+
+
+def _file_in(root: Path, tail: str) -> Path | None:
+    """The bundle's file at ``tail``, or None: outside the bundle, missing, or a name no
+    file can have (a NUL byte, a name or path too long for the file system)."""
+    try:
+        candidate = (root / tail).resolve()
+        return candidate if candidate.is_relative_to(root) and candidate.is_file() else None
+    except (ValueError, OSError):
+        return None
 
 
 def _under_api(path: str) -> bool:
