@@ -151,14 +151,14 @@ async def _refunds(run: Run) -> None:
 
 async def _hostile(run: Run) -> None:
     try:
-        import hostile
+        from chaoslib.hostile_row import hostile_row
     except ImportError as exc:
         run.skipped.append(f"hostile: {exc} (pip install -e '.[test]')")
         return
     work = run.workdir("hostile")
     url = f"sqlite:///{work / 'hostile.db'}"
     migrate(url)
-    await run.add("hostile input", lambda: hostile.chaos_row(url, work, examples=run.args.examples))
+    await run.add("hostile input", lambda: hostile_row(url, work, examples=run.args.examples))
 
 
 async def _run(args: argparse.Namespace) -> Run:

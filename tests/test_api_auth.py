@@ -481,3 +481,18 @@ async def test_a_10_mb_body_is_refused_at_once_without_being_read(stack):
     writer.close()
     assert status_line.split()[1] == b"413" and time.monotonic() - started < 3
     assert await stack.db.fetchval("SELECT COUNT(*) FROM invoices") == 0
+
+
+async def test_a_first_visit_the_database_cannot_save_is_a_503_not_a_500(stack):
+    """A full disk (here: a trigger refusing every new user) is the database's refusal, not a
+    bug: 503 database_unavailable with Retry-After, and the next visit, once mended, works."""
+    from ledger_support import break_donations, mend_donations
+
+    await break_donations(stack.db, table="users")
+    try:
+        resp = await stack.get("/api/me", {"id": 8_800_001, "first_name": "Late"})
+        await error_of(resp, 503, "database_unavailable")
+        assert resp.headers["Retry-After"] == "5"
+    finally:
+        await mend_donations(stack.db, table="users")
+    await visit(stack, {"id": 8_800_001, "first_name": "Late"})

@@ -53,10 +53,12 @@ class Reader:
 
     async def visit(self) -> None:
         """The reader's first visit (it creates the user): made before the fault, as a returning user's."""
-        async with aiohttp.ClientSession() as session:
-            async with session.get(self.serve.url + "/api/me", headers=self.headers) as response:
-                if response.status != 200:
-                    raise RuntimeError(f"/api/me answered {response.status}: {await response.text()}")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.serve.url + "/api/me", headers=self.headers) as response,
+        ):
+            if response.status != 200:
+                raise RuntimeError(f"/api/me answered {response.status}: {await response.text()}")
 
     def __enter__(self) -> Reader:
         self.answers.clear()
@@ -277,11 +279,11 @@ async def _full_disk_run(
         await db.start()
         try:
             await db.fetchval("SELECT count(*) FROM payments")  # the reader's connection opens before the disk fills
+            reader = Reader(serve)
+            await reader.visit()
             filled = await asyncio.to_thread(_fill, filler)
             started = time.monotonic()
             deliver(emu, order, in_transactions=False)
-            reader = Reader(serve)
-            await reader.visit()
             with reader:
 
                 async def degraded() -> bool:

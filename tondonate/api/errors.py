@@ -2,7 +2,8 @@
 
 Every error the HTTP server answers is ``{"error": {"code": "<snake_case>",
 "message": "<human text>"}}``.  Client mistakes are 4xx; a 5xx only ever means
-a bug or an unreachable database, and is logged with its traceback.
+a bug (500, logged with its traceback) or a database that refuses the request
+(503 ``database_unavailable`` with Retry-After: unreachable, disk full).
 
 There is no error middleware: aiohttp answers a raised ``web.HTTPException``
 as it is, so :class:`ApiError` *is* the JSON response, and :func:`json_errors`
@@ -28,6 +29,7 @@ import orjson
 from aiohttp import web
 
 from ..bot.errors import BotUnavailable
+from ..db import DatabaseError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,6 +70,13 @@ def not_found(message: str = "Not found", code: str = "not_found") -> ApiError:
 
 def too_many_requests(message: str, retry_after: int) -> ApiError:
     return ApiError(429, "rate_limited", message, {"Retry-After": str(max(1, retry_after))})
+
+
+def database_unavailable() -> ApiError:
+    """503 when the database refuses a request's read or write: the client tries again later."""
+    return ApiError(
+        503, "database_unavailable", "The database cannot answer right now; try again shortly", {"Retry-After": "5"}
+    )
 
 
 def bot_unavailable(exc: BotUnavailable) -> ApiError:
@@ -118,6 +127,9 @@ def json_errors(handler: Callable[..., Awaitable[web.StreamResponse]], *bound: A
             if exc.status < 400:
                 raise  # redirects and the like pass through
             raise as_api_error(exc) from None
+        except DatabaseError as exc:  # unreachable, full disk, locked past busy_timeout: not a bug
+            log.error("database error on %s %s: %s", request.method, request.path, exc)
+            raise database_unavailable() from None
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             raise ApiError(500, "internal_error", "Internal server error; it has been logged") from None

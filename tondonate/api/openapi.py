@@ -49,10 +49,15 @@ PAGING = [
         "items to skip; past the end gives an empty page",
     ),
 ]
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}}}
 AUTH_ERRORS = {
     "400": _error("invalid parameter or body"),
     "401": _error("missing, malformed, wrong or expired initData"),
     "403": _error("the user is blocked"),
+    "503": {
+        **_error("database_unavailable: the database refused the request (unreachable, disk full); try again"),
+        "headers": RETRY_AFTER,
+    },
 }
 BODY_TOO_LARGE = _error("the body is larger than the server accepts (64 KiB)")
 
@@ -95,7 +100,7 @@ def openapi_document() -> dict:
             "title": "tondonate Mini App API",
             "version": __version__,
             "description": "Every request carries `Authorization: tma <Telegram.WebApp.initData>`. "
-            'Errors are `{"error": {"code", "message"}}` with a 4xx status.',
+            'Errors are `{"error": {"code", "message"}}` with a 4xx status for client mistakes, 503 (with Retry-After) while the database or the bot cannot answer.',
         },
         "components": {
             "securitySchemes": {
@@ -221,12 +226,15 @@ def openapi_document() -> dict:
                         "413": BODY_TOO_LARGE,
                         "429": {
                             **_error("too many invoices"),
-                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            "headers": RETRY_AFTER,
                         },
                         "502": _error("Telegram did not create the invoice"),
                         "503": {
-                            **_error("the bot is still starting (tondonate demo) or could not start"),
-                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            **_error(
+                                "the bot is still starting (tondonate demo) or could not start; or "
+                                "database_unavailable: the database refused the request"
+                            ),
+                            "headers": RETRY_AFTER,
                         },
                     },
                 }
