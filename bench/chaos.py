@@ -71,6 +71,8 @@ class Run:
         started = time.monotonic()
         try:
             row = await make()
+        except Exception as exc:  # a scenario that could not even finish is a failed row, not the end of the run
+            row = Row(what, "-", 0, 0, failures=[f"{type(exc).__name__}: {exc}"])
         finally:
             if cleanup:
                 await drop_pg_schema(cleanup)
@@ -122,10 +124,13 @@ async def _faults(run: Run) -> None:
         )
     else:
         run.skipped.append("PostgreSQL connections terminated: no PostgreSQL (--pg-url '')")
-    await run.add(
-        "SQLite write-locked by another process",
-        lambda: faults.sqlite_locked(run.workdir("locked"), hold=a.lock_seconds, payments=a.payments // 4, seed=a.seed),
-    )
+    for hold in a.lock_seconds:
+        await run.add(
+            f"SQLite write-locked by another process for {hold:g} s",
+            lambda hold=hold: faults.sqlite_locked(
+                run.workdir(f"locked-{hold:g}"), hold=hold, payments=a.payments // 4, seed=a.seed
+            ),
+        )
     why_not = faults.can_mount()
     if why_not:
         run.skipped.append(f"SQLite disk full: skipped, {why_not}")
@@ -180,7 +185,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Sections: " + ", ".join(SECTIONS))
     parser.add_argument("--payments", type=int, default=2_000, help="distinct payments per storm (others use a share)")
     parser.add_argument("--kills", type=int, default=5, help="SIGKILLs per storm before the last, draining start")
-    parser.add_argument("--lock-seconds", type=float, default=10, help="how long another process holds SQLite's lock")
+    parser.add_argument(
+        "--lock-seconds",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[10.0, 25.0],
+        help="how long another process holds SQLite's write lock, one row each (default 10,25: within and "
+        "past SQLite's 10 s busy_timeout)",
+    )
     parser.add_argument("--examples", type=int, default=50, help="schemathesis examples per route and auth")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(

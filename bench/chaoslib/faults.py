@@ -37,12 +37,15 @@ class Reader:
         self.serve, self.interval = serve, interval
         self.headers = {"Authorization": "tma " + sign_init_data(TOKEN, self.USER)}
         self.answers: Counter[str] = Counter()  # "board 200", "healthz 503", "board refused" ...
+        self.paused = False  # while the scenario itself restarts the server
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             while True:
                 for name, path in (("board", "/api/leaderboard/all-time"), ("healthz", "/healthz")):
+                    if self.paused:
+                        continue
                     try:
                         async with session.get(self.serve.url + path, headers=self.headers) as response:
                             await response.read()
@@ -81,7 +84,14 @@ def _log_lines(serve: Serve, needle: str) -> int:
 
 
 async def pg_terminate(
-    pg_url: str, workdir: Path, *, payments: int = 1_000, duplicates: float = 0.2, seed: int = 1, timeout: float = 180
+    pg_url: str,
+    workdir: Path,
+    *,
+    payments: int = 1_000,
+    duplicates: float = 0.2,
+    seed: int = 1,
+    timeout: float = 180,
+    restart: bool = True,
 ) -> Row:
     """Every 0.3 s, terminate the server's PostgreSQL connections; restart the server (kill -9) halfway."""
     import asyncpg
@@ -92,7 +102,8 @@ async def pg_terminate(
     unique, order = plan(payments, duplicates, rng, prefix="pgterm")
     migrate(db_url)
     db = open_database(pg_url)  # the audit's own connections are not terminated
-    row = Row("PostgreSQL connections terminated every 0.3 s, one kill -9", "postgresql", payments, len(order))
+    scenario = "PostgreSQL connections terminated every 0.3 s" + (", one kill -9" if restart else "")
+    row = Row(scenario, "postgresql", payments, len(order))
     terminated = 0
 
     async def terminator() -> None:
@@ -115,15 +126,18 @@ async def pg_terminate(
         await serve.start()
         await db.start()
         try:
+            reader = Reader(serve)
+            await reader.visit()
             started = time.monotonic()
             deliver(emu, order, in_transactions=False)
             task = asyncio.create_task(terminator())
-            reader = Reader(serve)
-            await reader.visit()
             with reader:
                 await wait_until(lambda: _at_least(db, payments // 2), timeout)
-                await serve.kill()
-                await serve.start()
+                if restart:
+                    reader.paused = True
+                    await serve.kill()
+                    await serve.start()
+                    reader.paused = False
                 await wait_until(lambda: _at_least(db, payments * 3 // 4), timeout)
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -185,6 +199,8 @@ async def sqlite_locked(
         await serve.start()
         await db.start()
         try:
+            reader = Reader(serve)
+            await reader.visit()
             holder = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", HOLDER, str(workdir / "locked.db"), str(hold), stdout=subprocess.PIPE
             )
@@ -192,11 +208,10 @@ async def sqlite_locked(
             await holder.stdout.readline()  # "locked"
             started = time.monotonic()
             deliver(emu, order, in_transactions=False)
-            reader = Reader(serve)
-            await reader.visit()
             with reader:
-                await holder.wait()
+                await asyncio.sleep(max(0.0, hold - 1))
                 during = await credited_count(db)
+                await holder.wait()
                 released = time.monotonic()
 
                 async def drained() -> bool:
@@ -205,10 +220,12 @@ async def sqlite_locked(
                 if not await wait_until(drained, timeout):
                     row.failures.append(f"not drained in {timeout:.0f} s")
             row.seconds = time.monotonic() - started
+            if during:
+                row.failures.append(f"{during} credited while the file was locked: the lock did not hold")
             if reader.board_failures():
                 row.failures.append(f"{reader.board_failures()} board reads failed while locked")
             row.notes.append(
-                f"{during} credited while locked, the rest {time.monotonic() - released:.1f} s after release; "
+                f"{during} credited while locked (busy_timeout 10 s), the rest {time.monotonic() - released:.1f} s after release; "
                 f"'database is locked' in {_log_lines(serve, 'database is locked')} log lines; {reader.describe()}"
             )
         finally:
