@@ -8,8 +8,9 @@ Run by hand (not part of the tests):
 
 The path measured is the production one: a Bot API emulator (Telegram's
 stand-in, in a child process so its CPU is not charged to the bot) holds the
-updates; the app from ``create_app`` (aiogram's real Dispatcher long-polling
-the emulator over HTTP, the read model, the ledger) takes them, credits each
+updates; the app from ``create_app`` (the bot's getUpdates loop, bot/updates.py,
+long-polling the emulator over HTTP and feeding aiogram's real Dispatcher, which
+confirms a batch only once it is handled; the read model, the ledger) takes them, credits each
 payment into SQLite exactly once and queues a thank-you, which goes out at
 ``bot.thanks_per_second`` (Telegram's flood limit), not at the payments' pace:
 the count of thank-yous sent is printed.

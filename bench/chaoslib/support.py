@@ -242,8 +242,10 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         check_text = "clean" if r.differences == 0 else f"{r.differences} differences"
         notes = "; ".join([*r.notes, *(f"FAILED: {f}" for f in r.failures)])
-        lines.append(
-            f"| {r.scenario} | {r.dialect} | {r.payments:,} | {r.updates:,} | {r.credited:,} | {r.lost} "
-            f"| {r.doubled} | {check_text} | {r.server_errors} | {r.seconds:.1f} s | {notes} |"
+        money = (
+            f"{r.payments:,} | {r.updates:,} | {r.credited:,} | {r.lost} | {r.doubled} | {check_text}"
+            if r.payments
+            else "— | — | — | — | — | —"  # no payments in this scenario (hostile input)
         )
+        lines.append(f"| {r.scenario} | {r.dialect} | {money} | {r.server_errors} | {r.seconds:.1f} s | {notes} |")
     return "\n".join(lines)
