@@ -305,7 +305,8 @@ async def test_act_donate_cancel_and_invite_a_friend_in_chromium(demo, chromium)
             # Donate through a package: the payment sheet, Pay, the bot credits, the rank moves up.
             await app.get_by_test_id("topup").click()
             await app.get_by_test_id("preset-place1").click()
-            await expect(page.get_by_test_id("pay-sheet")).to_be_visible()
+            # The invoice waits for the bot, which may still be starting (aiogram's import: 7 s here).
+            await expect(page.get_by_test_id("pay-sheet")).to_be_visible(timeout=60_000)
             await expect(page.get_by_test_id("invoice-amount")).to_contain_text("100")
             await page.get_by_test_id("pay-button").click()
             await expect(app.locator('[data-testid="thanks"][data-result="credited"]')).to_be_visible(timeout=20_000)

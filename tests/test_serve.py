@@ -18,7 +18,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def wait_healthy(url: str, proc, timeout: float = 20.0) -> dict:
+async def wait_healthy(
+    url: str, proc, timeout: float = 60.0
+) -> dict:  # a start imports aiogram: 7 s here, more under load
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
@@ -93,7 +95,7 @@ async def test_serve_with_a_rejected_token_fails_clearly(tmp_path, botapi):
     proc = await start_serve(
         tmp_path, botapi, f"sqlite:///{tmp_path / 'x.db'}", port, TONDONATE_BOT_TOKEN="999:WRONG-token"
     )
-    returncode = await asyncio.wait_for(proc.wait(), timeout=20)
+    returncode = await asyncio.wait_for(proc.wait(), timeout=60)
     stderr = (await proc.stderr.read()).decode()
     assert returncode == 1
     assert "rejected bot.token" in stderr and "WRONG-token" not in stderr and "Traceback" not in stderr
@@ -105,6 +107,6 @@ async def test_serve_on_a_busy_port_fails_clearly(tmp_path, botapi):
         sock.listen()
         port = sock.getsockname()[1]
         proc = await start_serve(tmp_path, botapi, f"sqlite:///{tmp_path / 'x.db'}", port)
-        returncode = await asyncio.wait_for(proc.wait(), timeout=20)
+        returncode = await asyncio.wait_for(proc.wait(), timeout=60)
     stderr = (await proc.stderr.read()).decode()
     assert returncode == 1 and "cannot listen" in stderr, stderr
