@@ -194,3 +194,52 @@ async def test_db_check_differences_fail(setup, db_url):
 def test_help_lists_the_checks():
     result = CliRunner().invoke(cli, ["doctor", "--help"])
     assert result.exit_code == 0 and "ok|WARN|FAIL" in result.output and "menu button" in result.output
+
+
+async def test_webhook_mode(setup, monkeypatch):
+    hook = "https://donate.example/telegram/webhook"
+    monkeypatch.setenv("TONDONATE_BOT_MODE", "webhook")
+    monkeypatch.setenv("TONDONATE_BOT_WEBHOOK_URL", hook)
+    code, checks, _ = await doctor()
+    assert code == 0 and checks["webhook"][0] == "WARN" and "is it running?" in checks["webhook"][1]
+    await bot_api(setup, "setWebhook", url=hook)
+    code, checks, _ = await doctor()
+    assert code == 0 and checks["webhook"] == ("ok", f"{hook}, 0 update(s) waiting")
+    await bot_api(setup, "setWebhook", url="https://other.example/hook")
+    code, checks, _ = await doctor()
+    assert code == 1 and checks["webhook"][0] == "FAIL" and "another deployment" in checks["webhook"][1]
+
+
+@pytest.fixture
+async def rate_source(aiohttp_server):
+    """A rate API: /ok answers {"price": "0.5"}, /down a 500."""
+
+    async def ok(request):
+        return web.json_response({"price": "0.5"})
+
+    async def down(request):
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    app.router.add_get("/down", down)
+    server = await aiohttp_server(app)
+    return f"http://127.0.0.1:{server.port}"
+
+
+async def test_rate_source(setup, rate_source):
+    async def config_set(key, value):
+        result = await asyncio.to_thread(CliRunner().invoke, cli, ["config", "set", key, value])
+        assert result.exit_code == 0, result.output
+
+    await config_set("rate.url", f"{rate_source}/down")
+    await config_set("rate.json_path", "price")
+    await config_set("rate.provider", "http_json")
+    code, checks, _ = await doctor()
+    assert code == 1 and checks["rate"][0] == "FAIL" and "no rate was ever stored" in checks["rate"][1]
+    await config_set("rate.url", f"{rate_source}/ok")
+    code, checks, _ = await doctor()
+    assert code == 0 and checks["rate"] == ("ok", f"0.5 tons per Star from {rate_source}/ok")
+    await config_set("rate.url", f"{rate_source}/down")
+    code, checks, _ = await doctor()
+    assert code == 0 and checks["rate"][0] == "WARN" and f"0.5 tons per Star from {rate_source}/ok" in checks["rate"][1]
