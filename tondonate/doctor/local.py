@@ -25,7 +25,7 @@ def migration_check(url: str) -> tuple[Check, bool]:
     shown = redact_url(url, keep_user=True)
     try:
         if dialect_of(url) == "sqlite":
-            path = path_from_url(url)
+            path = shown = path_from_url(url)  # a file name: nothing secret, shown whole
             if path != ":memory:" and not Path(path).is_file():  # do not create it
                 return Check(
                     FAIL, "database", f"{path} does not exist: `tondonate db migrate` (or serve) creates it"
