@@ -36,19 +36,29 @@ def certificate(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-async def webapp_url(certificate):
-    """The Mini App bundle, served by tondonate's static handler over HTTPS."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
-    app = web.Application()
-    setup_static(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"https://localhost:{port}/"
-    await runner.cleanup()
+async def serve_https(certificate):
+    """Factory: a bundle (default: the installed one) served by tondonate's static handler over HTTPS."""
+    runners = []
+
+    async def serve(root=None) -> str:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*certificate)
+        app = web.Application()
+        setup_static(app, root)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+        return f"https://localhost:{runner.addresses[0][1]}/"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def webapp_url(serve_https):
+    return await serve_https()
 
 
 @pytest.fixture
@@ -129,6 +139,24 @@ async def test_webapp_url_serving_something_else_fails(setup, monkeypatch, webap
     monkeypatch.setenv("TONDONATE_WEBAPP_URL", "https://localhost:1/")  # nothing listens
     code, checks, _ = await doctor()
     assert code == 1 and checks["webapp"][0] == "FAIL" and "failed" in checks["webapp"][1]
+
+
+async def test_another_build_of_the_mini_app_warns_and_another_page_fails(setup, monkeypatch, serve_https, tmp_path):
+    from tondonate.server.static import bundle_dir
+
+    older = tmp_path / "older"
+    older.mkdir()
+    html = (bundle_dir() / "index.html").read_text()
+    (older / "index.html").write_text(re.sub(r"index-[\w-]+\.js", "index-0ld8uild.js", html))
+    monkeypatch.setenv("TONDONATE_WEBAPP_URL", await serve_https(older))
+    code, checks, _ = await doctor()
+    assert code == 0 and checks["webapp"][0] == "WARN" and "another build" in checks["webapp"][1]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "index.html").write_text("<!doctype html><title>Welcome to nginx!</title>")
+    monkeypatch.setenv("TONDONATE_WEBAPP_URL", await serve_https(other))
+    code, checks, _ = await doctor()
+    assert code == 1 and checks["webapp"][0] == "FAIL" and "not the tondonate Mini App" in checks["webapp"][1]
 
 
 async def test_menu_button_elsewhere_warns(setup):
