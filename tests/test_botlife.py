@@ -65,3 +65,20 @@ async def test_a_bot_that_cannot_start_gives_503_and_a_log_line(aiohttp_client, 
     assert body["error"]["code"] == "bot_unavailable" and "401" in body["error"]["message"]
     assert any("check TONDONATE_BOT_TOKEN" in r.getMessage() for r in caplog.records)
     assert (await stack.get("/api/me", stack.user(7004))).status == 200  # the rest keeps serving
+
+
+async def test_the_server_records_its_bot_id_and_names_another_bot(aiohttp_client, make_config, botapi, db_url, caplog):
+    """The database remembers the bot whose token first served it (``tondonate doctor``
+    compares); a token of another bot is an ERROR line, not a refusal to start."""
+    from tondonate.bot.seen import seen_bot_id
+    from tondonate.server import appkeys
+
+    app = create_app(make_config())
+    await aiohttp_client(app)
+    assert await seen_bot_id(app[appkeys.DB]) == 123456
+    await app[appkeys.DB].execute("UPDATE sync_state SET value = '999' WHERE name = 'bot.id'")
+    with caplog.at_level(logging.ERROR, logger="tondonate"):
+        again = create_app(make_config())
+        await aiohttp_client(again)
+    assert await seen_bot_id(again[appkeys.DB]) == 999  # kept: the operator decides
+    assert any("used by bot id 999" in r.getMessage() for r in caplog.records)

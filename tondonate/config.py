@@ -10,6 +10,7 @@ defaults.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -55,6 +56,9 @@ class HttpConfig:
     header_timeout_seconds: int = 10
     # An idle kept-alive connection is closed after this many seconds.
     keepalive_seconds: int = 150
+    # Reverse proxies whose X-Forwarded-For is believed: addresses or networks, separated by
+    # spaces or commas ("127.0.0.1 ::1").  Empty: the client is the connection's peer.
+    trusted_proxies: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +168,17 @@ def require_bot_token(config: Config) -> str:
     return config.bot.token
 
 
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"127.0.0.1, ::1 10.0.0.0/8"`` as networks (an address is a network of one); ConfigError naming a bad entry."""
+    networks = []
+    for item in text.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"http.trusted_proxies: {item!r} is not an IP address or network") from None
+    return tuple(networks)
+
+
 def validate_config(config: Config) -> None:
     if config.bot.mode not in ("polling", "webhook"):
         raise ConfigError(f"bot.mode must be 'polling' or 'webhook', got {config.bot.mode!r}")
@@ -171,6 +186,7 @@ def validate_config(config: Config) -> None:
         raise ConfigError("bot.mode = 'webhook' needs bot.webhook_url (the public HTTPS URL Telegram posts to)")
     if not 0 < config.http.port < 65536:
         raise ConfigError(f"http.port must be 1..65535, got {config.http.port}")
+    parse_networks(config.http.trusted_proxies)
     for key, high in (("header_timeout_seconds", 3600), ("keepalive_seconds", 86400)):
         value = getattr(config.http, key)
         if not 1 <= value <= high:

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from ..bot.errors import BotUnavailable
 from ..db import DatabaseError
+from .clientaddr import client_address
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -128,10 +129,10 @@ def json_errors(handler: Callable[..., Awaitable[web.StreamResponse]], *bound: A
                 raise  # redirects and the like pass through
             raise as_api_error(exc) from None
         except DatabaseError as exc:  # unreachable, full disk, locked past busy_timeout: not a bug
-            log.error("database error on %s %s: %s", request.method, request.path, exc)
+            log.error("database error on %s %s from %s: %s", request.method, request.path, client_address(request), exc)
             raise database_unavailable() from None
         except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
+            log.exception("unhandled error on %s %s from %s", request.method, request.path, client_address(request))
             raise ApiError(500, "internal_error", "Internal server error; it has been logged") from None
 
     return guarded

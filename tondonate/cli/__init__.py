@@ -9,6 +9,7 @@ from .config_cmd import config_group
 from .db_cmd import db_group
 from .demo_cmd import demo_cmd
 from .dev_cmd import dev_group
+from .doctor_cmd import doctor_cmd
 from .options import pass_state, setup_logging
 from .payments_cmd import payments_group
 from .serve_cmd import serve_cmd
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
 cli.add_command(demo_cmd)
 cli.add_command(serve_cmd)
+cli.add_command(doctor_cmd)
 cli.add_command(db_group)
 cli.add_command(config_group)
 cli.add_command(payments_group)

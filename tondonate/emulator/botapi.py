@@ -27,6 +27,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -139,6 +140,7 @@ class BotAPIEmulator:
         self.max_invoice_stars = max_invoice_stars
         self.webhook_attempts = webhook_attempts
         self.webhook_retry_delay = webhook_retry_delay
+        self.clock_skew = 0.0  # seconds added to the Date header of every answer
 
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.dropped_updates: list[dict[str, Any]] = []  # filtered out by allowed_updates
@@ -246,9 +248,11 @@ class BotAPIEmulator:
         return future
 
     # --- HTTP ------------------------------------------------------------------------
-    @staticmethod
-    def _reply(status: int, body: dict[str, Any]) -> web.Response:
-        return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+    def _reply(self, status: int, body: dict[str, Any]) -> web.Response:
+        # Like api.telegram.org, every answer has a Date header (aiohttp adds it);
+        # clock_skew shifts it, to test what a machine with a wrong clock sees.
+        headers = {"Date": formatdate(time.time() + self.clock_skew, usegmt=True)} if self.clock_skew else None
+        return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
 
     async def _not_found(self, request: web.Request) -> web.Response:
         return self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..api import API, ApiParts, setup_api
+from ..api.clientaddr import trust_proxies
 from ..api.errors import ApiError, bad_request, bot_unavailable, json_errors, json_response, unauthorized
 from ..bot.errors import BotUnavailable
 from ..bot.handle import BotHandle
@@ -105,6 +106,7 @@ def create_app(config: Config, *, run_bot: bool = True, bot_in_background: bool 
     app = web.Application(client_max_size=64 * 1024)
     app[appkeys.CONFIG] = config
     app[appkeys.BOT] = BotHandle()  # the Bot itself arrives with bot_ctx
+    trust_proxies(app, config.http.trusted_proxies)  # whose X-Forwarded-For the logs believe
     setup_api(app, config)
     app.cleanup_ctx.extend(
         [database_ctx, settings_ctx, ledger_ctx, read_model_ctx, bot_ctx(run_bot=run_bot, background=bot_in_background)]

@@ -108,6 +108,7 @@ async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: 
         stack.push_async_callback(_cancel, refresher)
     else:
         state.identity = BotIdentity(me.id, me.username, me.first_name)
+        await _note_bot_id(app, me.id, me.username)
     dp = build_dispatcher(db=app[appkeys.DB], settings=store, config=config, ledger=ledger, thanks=thanks)
     state.bot, state.dispatcher = bot, dp
     if not run_bot:
@@ -127,6 +128,27 @@ async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: 
     )
     reconciler.start()
     stack.push_async_callback(reconciler.stop)
+
+
+async def _note_bot_id(app: web.Application, bot_id: int, username: str | None) -> None:
+    """Record which bot this database belongs to (``tondonate doctor`` compares it); an ERROR
+    line when the token is another bot's.  Never stops the start: a failed write is logged."""
+    from ..bot.seen import STATE_KEY, remember_bot_id
+
+    try:
+        other = await remember_bot_id(app[appkeys.DB], bot_id)
+    except Exception as exc:
+        log.warning("could not record the bot id in sync_state: %s", exc)
+        return
+    if other is not None:
+        log.error(
+            "bot.token belongs to @%s (id %d) but this database was used by bot id %d (sync_state %r): "
+            "wrong token or wrong database? payments of the other bot cannot be reconciled or refunded",
+            username,
+            bot_id,
+            other,
+            STATE_KEY,
+        )
 
 
 async def _cancel(task: asyncio.Task) -> None:
