@@ -5,7 +5,7 @@ Providers, by the ``rate.provider`` setting:
 * ``static`` -- ``rate.static_tons_per_star``; no I/O, never stored.
 * ``http_json`` -- GET ``rate.url``, the number at ``rate.json_path``, times
   ``rate.multiplier``, inverted when ``rate.invert`` (:mod:`.rate_source`).
-* ``ton`` -- ``rate.star_usd`` / the median TON/USD price of
+* ``ton`` (the default) -- ``rate.star_usd`` / the median TON/USD price of
   ``rate.ton_sources`` (:mod:`.ton_rate`).
 
 A fetched rate is cached for ``rate.ttl_seconds``; every successful fetch is

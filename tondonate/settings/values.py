@@ -230,7 +230,7 @@ SPECS: dict[str, Spec] = {
         Spec("leaderboard.page_size", 50, _int(1, 100), "default page size of the boards"),
         Spec(
             "rate.provider",
-            "static",
+            "ton",
             _choice("ton", "static", "http_json"),
             "where tons_per_star comes from: ton (the TON price), static, http_json",
         ),
