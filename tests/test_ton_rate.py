@@ -349,3 +349,45 @@ async def test_a_stale_rate_in_use_is_a_warning_once(make, gecko, tonapi_io, db,
     patient = await make(**{"rate.stale_after_seconds": 86_400})
     await patient.quote()
     assert not [m for m in records(caplog, logging.WARNING) if "stale" in m]
+
+
+# -- the Mini App's view: GET /api/config
+
+
+async def test_api_config_quotes_the_ton_rate_with_its_age(
+    aiohttp_client, make_config, botapi, gecko, tonapi_io, db, caplog
+):
+    """A fresh install (no rate settings but where the stand-ins are) quotes 0.013 / the TON
+    price and tells the Mini App the rate's age; restarted with both sources down, the stored
+    rate and its age, past rate.stale_after_seconds: a WARNING."""
+    from conftest import Stack
+
+    from tondonate.server import create_app
+
+    caplog.set_level(logging.WARNING, logger="tondonate.ledger")
+    gecko.price = tonapi_io.price = "5.2"
+    ton_sources = sources((gecko, "the-open-network.usd"), (tonapi_io, "rates.TON.prices.USD"))
+    # make_config puts tests on the static rate: back to the fresh install's default provider
+    config = make_config().replace(settings={"rate.provider": "ton", "rate.ton_sources": ton_sources})
+    alice = {"id": 1, "is_bot": False, "first_name": "Alice", "language_code": "ru"}
+
+    async def get_config(stack):
+        resp = await stack.get("/api/config", alice)
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+    first = await aiohttp_client(create_app(config))
+    stack = Stack(first, botapi, first.app)
+    body = await get_config(stack)
+    assert body["tons_per_star"] == "0.0025"  # 0.013 / 5.2
+    assert body["rate_age_seconds"] in (0, 1)
+    await first.close()  # stops the rate provider: the fetched rate is stored
+
+    await db.execute("UPDATE rates SET fetched_at = fetched_at - 4000")  # the same database, as it ages
+    gecko.mode = tonapi_io.mode = "status"
+    second = await aiohttp_client(create_app(config))
+    restarted = Stack(second, botapi, second.app)
+    body = await get_config(restarted)
+    assert body["tons_per_star"] == "0.0025" and 4000 <= body["rate_age_seconds"] <= 4002
+    [stale] = [m for m in records(caplog, logging.WARNING) if "stale" in m]
+    assert "fetched 400" in stale and "rate.stale_after_seconds=3600" in stale
