@@ -246,6 +246,8 @@ async def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     tondonate("db", "migrate", env=env)
+    # the static rate, stored: the benches never ask the internet (bench_instructions.py reuses this database)
+    tondonate("config", "set", "rate.provider", "static", env=env)
     if db_count(args.db_url, "SELECT count(*) FROM donations") < args.donations:
         print(f"Seeding {args.users} users / {args.donations} donations over {args.weeks} weeks ...", flush=True)
         started = time.perf_counter()

@@ -225,7 +225,7 @@ async def run_bot(url: str, conn, updates: int, profile: str | None) -> tuple[fl
         bot={"token": TOKEN, "api_base": conn.recv()},
         webapp={"url": "https://example.org/app"},
         db={"url": url},
-        settings={"rate.static_tons_per_star": "0.5"},
+        settings={"rate.provider": "static", "rate.static_tons_per_star": "0.5"},  # never the internet
     )
     profiler = cProfile.Profile() if profile else None
     runner = web.AppRunner(create_app(config), access_log=None)

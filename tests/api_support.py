@@ -22,6 +22,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import DIALECTS, TOKEN, Stack, with_search_path
+from offline import OFFLINE_SETTINGS
 
 from tondonate.api.context import API
 from tondonate.db.migrate import migrate
@@ -74,6 +75,7 @@ async def app_stack(api_db_url):
             bot={"token": TOKEN, "api_base": botapi.base_url},
             webapp={"url": "https://example.org/app"},
             db={"url": api_db_url},
+            settings=OFFLINE_SETTINGS,
         )
         client = TestClient(TestServer(create_app(config)))
         await client.start_server()

@@ -18,13 +18,17 @@ deselects them.
 from __future__ import annotations
 
 import os
+import socket
+from urllib.parse import urlsplit
 
 import pytest
+from offline import OFFLINE_SETTINGS
 from pg_schemas import SchemaMaker, new_schema_name, schema_url, with_search_path  # noqa: F401  (with_search_path: for test modules)
 
 from tondonate.db import open_database
 from tondonate.db.migrate import migrate
 from tondonate.settings import build_settings
+from tondonate.settings.values import DEFAULT_TON_SOURCES
 
 pytest_plugins = ["pytester"]
 
@@ -38,6 +42,36 @@ DIALECTS = [
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgresql: runs against the PostgreSQL test server")
+
+
+# -- no test asks the internet for the TON price (tests/offline.py) -------------------
+
+_TON_HOSTS = frozenset(urlsplit(source["url"]).hostname for source in DEFAULT_TON_SOURCES)
+_ton_lookups: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_ton_price_sources():
+    """A name lookup of a real TON price source fails (as offline) and fails the test."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name in _TON_HOSTS:
+            _ton_lookups.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, f"tests do not go to the internet ({name})")
+        return real(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _stayed_offline():
+    _ton_lookups.clear()
+    yield
+    assert not _ton_lookups, f"the test asked a TON price source {sorted(set(_ton_lookups))}: use tests/offline.py"
 
 
 @pytest.fixture(scope="session")
@@ -128,10 +162,11 @@ async def db(db_url):
 
 @pytest.fixture
 def settings():
-    """Factory: ``settings(**{"tons.decimals": 3})`` -> a Settings snapshot (database layer)."""
+    """Factory: ``settings(**{"tons.decimals": 3})`` -> a Settings snapshot (database layer),
+    on the static rate provider unless told otherwise (tests/offline.py)."""
 
     def make(**values):
-        return build_settings({}, values)
+        return build_settings(OFFLINE_SETTINGS, values)
 
     return make
 
@@ -160,6 +195,7 @@ def make_config(db_url, botapi):
             bot={"token": TOKEN, "api_base": botapi.base_url},
             webapp={"url": "https://example.org/app"},
             db={"url": db_url},
+            settings=OFFLINE_SETTINGS,
         )
         return config.replace(**sections) if sections else config
 

@@ -34,6 +34,7 @@ async def test_config(stack):
         "min_stars": 1,
         "max_stars": 10_000,
         "tons_per_star": "1",
+        "rate_age_seconds": None,  # the static rate is not fetched
         "tons_decimals": 2,
         "tons_rounding": "down",
         "bot_username": "tondonate_test_bot",

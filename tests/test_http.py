@@ -11,6 +11,7 @@ import time
 import orjson
 import pytest
 from conftest import TOKEN
+from offline import OFFLINE_SETTINGS
 
 from tondonate.config import Config
 from tondonate.emulator import sign_init_data
@@ -29,6 +30,7 @@ async def served(tmp_path, botapi, unused_tcp_port):
             webapp={"url": "https://example.org/app"},
             db={"url": f"sqlite:///{tmp_path / 'http.db'}"},
             http={"host": "127.0.0.1", "port": unused_tcp_port, **http},
+            settings=OFFLINE_SETTINGS,
         )
         ready = asyncio.Event()
         tasks.append(asyncio.create_task(serve(config, ready=ready, stop=stop)))

@@ -13,6 +13,7 @@ import pytest
 from aiogram.types import LabeledPrice
 from click.testing import CliRunner
 from ledger_support import NANO, break_donations, count, eventually, mend_donations
+from offline import OFFLINE_SETTINGS, write_offline_toml
 
 from tondonate.cli import cli
 from tondonate.db import open_database
@@ -230,7 +231,7 @@ async def test_each_charge_is_credited_exactly_once(app, caplog):
 
 async def test_two_processes_crediting_the_same_payment_credit_it_once(db_url):
     """Two Database instances (two connections, as two `serve` processes) race for each payment."""
-    settings = build_settings({}, {"rate.static_tons_per_star": "2"})
+    settings = build_settings(OFFLINE_SETTINGS, {"rate.static_tons_per_star": "2"})
     async with contextlib.AsyncExitStack() as stack:
         dbs = [await stack.enter_async_context(open_database(db_url)) for _ in range(2)]
         ledgers = [await stack.enter_async_context(open_ledger(db, lambda: settings)) for db in dbs]
@@ -253,7 +254,7 @@ async def test_two_processes_crediting_the_same_payment_credit_it_once(db_url):
 async def test_refunds_racing_grouped_credits_keep_the_books_consistent(db_url):
     """Refunds of payments recorded but not yet credited race a ledger crediting them in a
     group transaction, from another connection: whoever wins, every board agrees with the donations."""
-    settings = build_settings({}, {})
+    settings = build_settings(OFFLINE_SETTINGS, {})
     async with contextlib.AsyncExitStack() as stack:
         dbs = [await stack.enter_async_context(open_database(db_url)) for _ in range(2)]
         crediting, refunding = [await stack.enter_async_context(open_ledger(db, lambda: settings)) for db in dbs]
@@ -415,7 +416,8 @@ async def test_refund_command_refunds_through_telegram_once(app, caplog, monkeyp
     outcome = await emu.pay(payer, (await invoice(app, payer, 15))["invoice_link"])
     await thanks(app, 1100)
 
-    monkeypatch.chdir(tmp_path)  # no tondonate.toml: configured by the environment alone
+    monkeypatch.chdir(tmp_path)  # configured by the environment, and a toml with the static rate alone
+    write_offline_toml(tmp_path)
     config = app.app[appkeys.CONFIG]
     env = {
         "TONDONATE_BOT_TOKEN": config.bot.token,
@@ -519,7 +521,7 @@ async def test_a_payment_whose_tons_do_not_fit_is_credited_at_the_bound_with_an_
     from tondonate.ledger.referrals import ensure_user
 
     caplog.set_level(logging.INFO, logger="tondonate")
-    settings = build_settings({}, {})
+    settings = build_settings(OFFLINE_SETTINGS, {})
     now = int(time.time())
     await ensure_user(db, Profile(1400), now=now)
     await db.execute(
@@ -592,7 +594,7 @@ async def test_a_payment_that_can_never_be_credited_is_reported_once_and_holds_b
             "IF NEW.charge_id LIKE 'bad%' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$"
         )
         await db.execute("CREATE TRIGGER boom BEFORE INSERT ON donations FOR EACH ROW EXECUTE FUNCTION boom()")
-    settings = build_settings({}, {})
+    settings = build_settings(OFFLINE_SETTINGS, {})
     now = int(time.time())
     bad, good = (IncomingPayment(c, 1600, None, s, "XTR", now + s, Profile(1600)) for c, s in (("bad-1", 5), ("ok", 7)))
     for p in (bad, good):  # recorded, not credited (as a crash between record and credit leaves them)

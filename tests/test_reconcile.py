@@ -11,6 +11,7 @@ import time
 import pytest
 from click.testing import CliRunner
 from ledger_support import NANO, break_donations, count, eventually, mend_donations
+from offline import OFFLINE_SETTINGS, write_offline_toml
 
 from tondonate.bot.client import build_bot
 from tondonate.bot.stars import TelegramStars
@@ -39,7 +40,7 @@ async def status(db, charge_id):
 async def parts(db, botapi, make_config, caplog):
     """What `tondonate payments reconcile` runs on: a ledger and a bot (nobody polls updates)."""
     caplog.set_level(logging.INFO, logger="tondonate")
-    settings = build_settings({}, {"rate.static_tons_per_star": "0.5"})
+    settings = build_settings(OFFLINE_SETTINGS, {"rate.static_tons_per_star": "0.5"})
     bot = build_bot(make_config())
     async with open_ledger(db, lambda: settings) as ledger:
         yield ledger, bot
@@ -127,7 +128,7 @@ async def test_reconcile_racing_the_bot_credits_once(stack, db_url, make_config,
     await stack.get("/api/me", user)
     other = open_database(db_url)
     await other.start()
-    settings = build_settings({}, {})
+    settings = build_settings(OFFLINE_SETTINGS, {})
     bot = build_bot(make_config())
     try:
         async with open_ledger(other, lambda: settings) as ledger:
@@ -160,7 +161,8 @@ async def test_reconcile_command_prints_what_it_fixed_then_nothing(
     invoice_id = await new_invoice(ledger, bot, user, 12)
     charge = botapi.record_transaction(user, 12, invoice_id)
 
-    monkeypatch.chdir(tmp_path)  # no tondonate.toml: configured by the environment alone
+    monkeypatch.chdir(tmp_path)  # configured by the environment, and a toml with the static rate alone
+    write_offline_toml(tmp_path)
     env = {
         "TONDONATE_BOT_TOKEN": make_config().bot.token,
         "TONDONATE_BOT_API_BASE": botapi.base_url,

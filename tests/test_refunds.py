@@ -12,6 +12,7 @@ import time
 
 import pytest
 from ledger_support import NANO, count
+from offline import OFFLINE_SETTINGS
 
 from tondonate.db import open_database
 from tondonate.ledger import IncomingPayment, RefundError, open_ledger, statements
@@ -27,7 +28,7 @@ FIRST_TIMES = ("refunded", "refunded_uncredited", "recorded_unknown")  # what th
 @contextlib.asynccontextmanager
 async def two_ledgers(db_url):
     """Two ledgers on two Database instances: two `serve` processes racing for the same rows."""
-    settings = build_settings({}, {})
+    settings = build_settings(OFFLINE_SETTINGS, {})
     async with contextlib.AsyncExitStack() as stack:
         dbs = [await stack.enter_async_context(open_database(db_url)) for _ in range(2)]
         yield dbs[0], [await stack.enter_async_context(open_ledger(db, lambda: settings)) for db in dbs]

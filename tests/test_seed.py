@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 from click.testing import CliRunner
+from offline import write_offline_toml
 
 from tondonate.cli import cli
 from tondonate.db import open_database
@@ -58,6 +59,7 @@ async def test_seed_adds_to_what_is_there(db, settings):
 def test_cli_seed_reports_and_checks(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'seed.db'}"
     monkeypatch.chdir(tmp_path)
+    write_offline_toml(tmp_path)
     monkeypatch.setenv("TONDONATE_DB_URL", url)
     runner = CliRunner()
     result = runner.invoke(

@@ -10,6 +10,7 @@ import time
 import aiohttp
 import pytest
 from conftest import TOKEN
+from offline import write_offline_toml
 
 
 def free_port() -> int:
@@ -37,6 +38,7 @@ async def wait_healthy(
 
 
 async def start_serve(tmp_path, botapi, db_url, port, **extra_env):
+    write_offline_toml(tmp_path)
     env = {
         **os.environ,
         "TONDONATE_BOT_TOKEN": TOKEN,

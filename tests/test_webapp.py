@@ -379,6 +379,47 @@ async def test_packages_show_what_the_server_credits(server, telegram, open_app)
     await app.page.locator("[data-testid='topup-message'][data-kind='cancelled']").wait_for()
 
 
+async def test_the_sheet_shows_the_age_of_a_fetched_rate(browser, telegram, tmp_path, open_app):
+    """The ``ton`` provider, its price source down (a local stand-in answering CoinGecko's
+    429), a rate stored 3 minutes ago: the sheet quotes it and says how old it is."""
+    from aiohttp import web
+
+    from tondonate.db import open_database
+
+    async def rate_limited(request: web.Request) -> web.Response:
+        return web.json_response({"status": {"error_code": 429}}, status=429)
+
+    price_api = web.Application()
+    price_api.router.add_get("/api/v3/simple/price", rate_limited)
+    runner = web.AppRunner(price_api, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/v3/simple/price?ids=the-open-network&vs_currencies=usd"
+    settings = {"rate.provider": "ton", "rate.ton_sources": [{"url": url, "path": "the-open-network.usd"}]}
+    try:
+        async with Backend(telegram, tmp_path / "tondonate.db", **settings) as server:
+            db = open_database(server.db_url)
+            await db.start()
+            try:
+                await db.execute(
+                    "INSERT INTO rates (fetched_at, source, tons_per_star) VALUES ($1, $2, $3)",
+                    int(time.time()) - 200,
+                    "ton:stand-in",
+                    "0.0025",
+                )
+            finally:
+                await db.stop()
+            for user, text in (
+                (tg_user(700_200_005, "Вера"), "1 ⭐ = 0,0025 тона · курс обновлён 3 мин назад"),
+                (tg_user(700_200_006, "Vera", language_code="en"), "1 ⭐ = 0.0025 tons · rate updated 3 min ago"),
+            ):
+                app = await open_app(server, user)
+                await app.testid("topup").click()
+                await expect(app.testid("topup-modal").locator(".rate")).to_have_text(text)
+    finally:
+        await runner.cleanup()
+
+
 # -- inviting ---------------------------------------------------------------------------
 
 

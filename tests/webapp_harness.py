@@ -37,6 +37,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 import pytest
+from offline import OFFLINE_SETTINGS
 
 CHROMIUM_ENV = "TONDONATE_TEST_CHROMIUM"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -160,7 +161,7 @@ class Backend:
             webapp={"url": self.origin + "/"},
             http={"host": "127.0.0.1", "port": self.port},
             db={"url": self.db_url},
-            settings=settings,
+            settings={**OFFLINE_SETTINGS, **settings},
         )
         self._stop = asyncio.Event()
         self._task: asyncio.Task | None = None

@@ -148,6 +148,9 @@ class Serve:
             "TONDONATE_HTTP_PORT": str(self.port),
             **self.env,
         }
+        toml = self.workdir / "tondonate.toml"  # the static rate: the chaos run never asks the internet
+        if not toml.exists():
+            toml.write_text('[settings.rate]\nprovider = "static"\n', encoding="utf-8")
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tondonate", "serve", cwd=self.workdir, env=env, stdout=log, stderr=log

@@ -168,6 +168,12 @@ def openapi_document() -> dict:
                         "min_stars": {"type": "integer"},
                         "max_stars": {"type": "integer"},
                         "tons_per_star": {"type": "string"},
+                        "rate_age_seconds": {
+                            "type": ["integer", "null"],
+                            "minimum": 0,
+                            "description": "seconds since the rate was fetched from its source; "
+                            "null for the static rate and for the default (no rate ever fetched)",
+                        },
                         "tons_decimals": {"type": "integer"},
                         "tons_rounding": {"enum": ["down", "half_up", "half_even", "up"]},
                         "bot_username": NULLABLE_STR,

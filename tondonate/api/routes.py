@@ -4,6 +4,7 @@ Everything comes from the in-memory read model; only a first visit writes.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from ..ledger import PRESET_IDS
 from ..ledger.money import format_tons
+from ..ledger.rates import Rate
 from ..readmodel import Board
 from ..weeks import parse_week_key, week_bounds
 from .context import ApiState, caller, known_caller
@@ -219,18 +221,27 @@ async def me(request: web.Request, api: ApiState) -> web.Response:
     )
 
 
+def _rate_age(rate: Rate) -> int | None:
+    """Seconds since a fetched rate was fetched (the top-up sheet shows it); None for the
+    static rate and the default, which were never fetched."""
+    if rate.source in ("static", "default") or rate.fetched_at <= 0:
+        return None
+    return max(0, int(time.time()) - rate.fetched_at)
+
+
 @routes.get("/api/config")
 async def config(request: web.Request, api: ApiState) -> web.Response:
     settings = api.settings
     await caller(request, api)
-    rate = await api.ledger.rates.get_rate()
+    rate = await api.ledger.rates.quote()
     bot_user = api.bot.identity
     return json_response(
         {
             "presets": [{"id": pid, "stars": stars} for pid, stars in zip(PRESET_IDS, settings.presets, strict=False)],
             "min_stars": settings["donations.min_stars"],
             "max_stars": settings["donations.max_stars"],
-            "tons_per_star": format(rate, "f"),  # plain notation, never "1E+1"
+            "tons_per_star": format(rate.tons_per_star, "f"),  # plain notation, never "1E+1"
+            "rate_age_seconds": _rate_age(rate),
             "tons_decimals": settings.tons_decimals,
             "tons_rounding": settings.tons_rounding,
             "bot_username": bot_user.username if bot_user else None,

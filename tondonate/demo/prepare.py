@@ -19,6 +19,10 @@ class PrepareFailed(RuntimeError):
     """The child process could not migrate or seed the database; the message says why."""
 
 
+# The demo works offline: the static rate, not the default ``ton`` provider (which asks
+# CoinGecko and tonapi).  A rate stored in the demo's database still wins.
+DEMO_SETTINGS = {"rate.provider": "static"}
+
 DONATIONS_PER_USER = 8  # seeded donations per demo user...
 SEED_WEEKS = 8  # ...spread over this many past weeks
 
@@ -39,7 +43,7 @@ async def prepare_database(url: str, users: int, random_seed: int = 1) -> tuple[
             from ..seed import SeedPlan, seed
             from ..settings import load_settings
 
-            settings = await load_settings(db, {})
+            settings = await load_settings(db, DEMO_SETTINGS)
             rate = await rate_now(db, settings)
             plan = SeedPlan(users, users * DONATIONS_PER_USER, SEED_WEEKS, seed=random_seed)
             report = await seed(db, settings, rate, plan)

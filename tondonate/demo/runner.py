@@ -128,6 +128,7 @@ async def run_demo(
         # that import here, in a thread beside the child, slows everything else in this process
         # as much as it speeds the bot: the page then answers after 2.6-4.9 s instead of 1.2-1.5 s.)
         from .prepare import (
+            DEMO_SETTINGS,
             PrepareFailed,
             finish_prepare,
             start_prepare,
@@ -161,6 +162,7 @@ async def run_demo(
             webapp={"url": app_url, "short_name": APP_SHORT_NAME},
             http={"host": options.host, "port": app_port},
             db={"url": db_url},
+            settings=DEMO_SETTINGS,
         )
         app = create_app(config, bot_in_background=True)
         # Telegram's getMe answer, known up front (the emulator is Telegram here): referral

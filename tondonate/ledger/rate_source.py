@@ -62,10 +62,11 @@ class HttpJsonSource:
 
     async def fetch(self, session: aiohttp.ClientSession, timeout: float) -> Decimal:
         """tons_per_star from the source; RateFetchError(reason) on any failure."""
-        return compute_rate(await self._number(session, timeout), self.multiplier, self.invert)
+        return compute_rate(await self.number(session, timeout), self.multiplier, self.invert)
 
-    async def _number(self, session: aiohttp.ClientSession, timeout: float) -> Decimal:
-        """The number at the configured path."""
+    async def number(self, session: aiohttp.ClientSession, timeout: float) -> Decimal:
+        """The number at the configured path, as the source wrote it (the ``ton`` provider
+        reads its prices through this too)."""
         scheme = urlsplit(self.url).scheme.lower() if self.url else ""
         if scheme not in ("http", "https"):
             raise RateFetchError("rate.url is not set" if not self.url else "rate.url is not an http(s) URL")
@@ -168,6 +169,12 @@ def compute_rate(number: Decimal, multiplier: Decimal, invert: bool) -> Decimal:
                 value = Decimal(1) / value
     except decimal.DecimalException as exc:
         raise RateFetchError(f"rate out of range ({type(exc).__name__})") from None
+    return check_bounds(value)
+
+
+def check_bounds(value: Decimal) -> Decimal:
+    """``value`` when it is a usable tons_per_star; RateFetchError unless finite and > 0,
+    RateOutOfBounds above :data:`~tondonate.settings.MAX_TONS_PER_STAR`."""
     if not value.is_finite() or value <= 0:
         raise RateFetchError(f"rate must be finite and > 0, got {value}")
     if value > MAX_TONS_PER_STAR:

@@ -4,9 +4,14 @@ Providers, by the ``rate.provider`` setting:
 
 * ``static`` -- ``rate.static_tons_per_star``; no I/O, never stored.
 * ``http_json`` -- GET ``rate.url``, the number at ``rate.json_path``, times
-  ``rate.multiplier``, inverted when ``rate.invert`` (:mod:`.rate_source`).  Cached
-  for ``rate.ttl_seconds``; every successful fetch is stored in ``rates``, whose
-  statements are all here.
+  ``rate.multiplier``, inverted when ``rate.invert`` (:mod:`.rate_source`).
+* ``ton`` (the default) -- ``rate.star_usd`` / the median TON/USD price of
+  ``rate.ton_sources`` (:mod:`.ton_rate`).
+
+A fetched rate is cached for ``rate.ttl_seconds``; every successful fetch is
+stored in ``rates``, whose statements are all here.  A fetched rate in use
+that is older than ``rate.stale_after_seconds`` (the sources have been failing
+that long) is reported with one WARNING line per stored rate.
 
 When the source fails (slower than ``fetch_timeout``, down, non-2xx, bad JSON,
 missing path, not a number > 0) the last stored rate is used (kept in memory,
@@ -37,6 +42,11 @@ import aiohttp
 from ..db import Connection
 from ..settings import MAX_TONS_PER_STAR, Settings
 from .rate_source import HttpJsonSource, RateFetchError, RateOutOfBounds
+from .ton_rate import TonSource
+
+# What a provider fetches from: both are frozen dataclasses (hashable: the key of the
+# cache and of the in-flight fetch) with a redacted ``source`` and ``fetch()``.
+Source = HttpJsonSource | TonSource
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +59,14 @@ STORED_LOOKBACK = 10  # newest `rates` rows searched for a usable fallback
 @dataclasses.dataclass(frozen=True)
 class Rate:
     tons_per_star: Decimal
-    source: str  # "static", "default", or the (redacted) URL it was fetched from
+    source: str  # "static", "default", the (redacted) URL it was fetched from, or "ton:" and the URLs
     fetched_at: int  # unix seconds of the fetch (of the call, for static; 0 for default)
     stale: bool  # True: not a fresh value of the configured source (fallback or default)
 
 
 @dataclasses.dataclass
 class _Flight:
-    config: HttpJsonSource
+    config: Source
     future: asyncio.Future[Rate | None]  # Rate: success, None: failure
     retry_after: float  # seconds until the source is tried again after a failure
     task: asyncio.Task[None] | None = None
@@ -87,9 +97,10 @@ class RateProvider:
         self._own_session = session is None
         self.fetch_timeout = float(fetch_timeout)
         self._clock = clock
-        self._cached: tuple[HttpJsonSource, Rate, float] | None = None  # config, fresh rate, clock at fetch
-        self._failed: tuple[HttpJsonSource, float] | None = None  # config, clock at the failure
-        self._flights: dict[HttpJsonSource, _Flight] = {}
+        self._cached: tuple[Source, Rate, float] | None = None  # config, fresh rate, clock at fetch
+        self._failed: tuple[Source, float] | None = None  # config, clock at the failure
+        self._flights: dict[Source, _Flight] = {}
+        self._stale_reported: tuple[int, str] | None = None  # (fetched_at, source) last reported as stale
         self._last_good: Rate | None = None  # newest stored (or being stored) rate
         self._db_checked = False  # `rates` was read since the last failure
         self._critical_pending = False  # a failure happened and the default was not reported yet
@@ -136,7 +147,13 @@ class RateProvider:
         settings = self._get_settings()
         if settings["rate.provider"] == "static":
             return Rate(settings.decimal("rate.static_tons_per_star"), "static", int(time.time()), False)
-        config = HttpJsonSource.of(settings)
+        rate = await self._fetched(settings)
+        self._report_age(rate, settings)
+        return rate
+
+    async def _fetched(self, settings: Settings) -> Rate:
+        """The rate of a fetching provider: cached, fetched, or the fallback."""
+        config: Source = TonSource.of(settings) if settings["rate.provider"] == "ton" else HttpJsonSource.of(settings)
         ttl = float(settings["rate.ttl_seconds"])
         now = self._clock()
         if self._cached is not None:
@@ -173,7 +190,24 @@ class RateProvider:
         return dataclasses.replace(rate, stale=time.time() - rate.fetched_at >= ttl)
 
     # -- internals
-    def _launch(self, config: HttpJsonSource, retry_after: float) -> _Flight:
+    def _report_age(self, rate: Rate, settings: Settings) -> None:
+        """One WARNING per fetched rate still in use past ``rate.stale_after_seconds``."""
+        if rate.fetched_at <= 0:
+            return  # the default: reported (CRITICAL) by _fallback
+        age = time.time() - rate.fetched_at
+        if age <= settings["rate.stale_after_seconds"] or self._stale_reported == (rate.fetched_at, rate.source):
+            return
+        self._stale_reported = (rate.fetched_at, rate.source)
+        log.warning(
+            "the rate in use is stale: fetched %d s ago (rate.stale_after_seconds=%d) tons_per_star=%s url=%s",
+            age,
+            settings["rate.stale_after_seconds"],
+            rate.tons_per_star,
+            rate.source,
+            extra={"rate_age_seconds": int(age)},
+        )
+
+    def _launch(self, config: Source, retry_after: float) -> _Flight:
         loop = asyncio.get_running_loop()
         flight = _Flight(config, loop.create_future(), retry_after)
         self._flights[config] = flight

@@ -16,6 +16,7 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -84,6 +85,59 @@ def _rate(value: Any) -> str:
 
 
 _rate.allowed = f"decimal > 0, at most {MAX_TONS_PER_STAR}"  # type: ignore[attr-defined]
+
+
+def _fraction(value: Any) -> str:
+    """A share such as a spread: a decimal > 0, at most 1."""
+    text = _decimal()(value)
+    if Decimal(text) > 1:
+        raise SettingError(f"must be a decimal > 0 and at most 1 (0.1 is 10 %), got {value!r}")
+    return text
+
+
+_fraction.allowed = "decimal > 0, at most 1"  # type: ignore[attr-defined]
+
+MAX_TON_SOURCES = 10
+
+
+def _ton_sources(value: Any) -> list[dict[str, str]]:
+    """Where the ``ton`` provider asks the TON/USD price: URLs and the dot path to the
+    number in each one's JSON (data, not code: a new source is a setting, not a release)."""
+    shape = f'a JSON list of 1..{MAX_TON_SOURCES} {{"url": "https://...", "path": "dot.path"}} objects'
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_TON_SOURCES:
+        raise SettingError(f"must be {shape}, got {value!r}")
+    sources = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"url", "path"}:
+            raise SettingError(f"must be {shape}; item {index} is {item!r}")
+        url, path = item["url"], item["path"]
+        if not isinstance(url, str) or not isinstance(path, str):
+            raise SettingError(f"must be {shape}; item {index} has a url or path that is not a string")
+        try:
+            parts = urlsplit(url.strip())
+            ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise SettingError(
+                f"must be {shape}; item {index}: url is not an http(s) URL"
+            )  # not quoted: may hold a key
+        sources.append({"url": url.strip(), "path": path.strip()})
+    return sources
+
+
+_ton_sources.allowed = f'JSON list of {{"url", "path"}} objects (1..{MAX_TON_SOURCES})'  # type: ignore[attr-defined]
+
+# The ``ton`` provider's sources of the TON/USD price, in their documented answers:
+# CoinGecko's simple price {"the-open-network": {"usd": 5.21}} and tonapi's rates
+# {"rates": {"TON": {"prices": {"USD": 5.21}, ...}}}.  Both are keyless free tiers.
+DEFAULT_TON_SOURCES = [
+    {
+        "url": "https://api.coingecko.com/api/v3/simple/price?ids=the-open-network&vs_currencies=usd",
+        "path": "the-open-network.usd",
+    },
+    {"url": "https://tonapi.io/v2/rates?tokens=ton&currencies=usd", "path": "rates.TON.prices.USD"},
+]
 
 
 def _choice(*options: str) -> Callable[[Any], str]:
@@ -174,13 +228,37 @@ SPECS: dict[str, Spec] = {
         ),
         Spec("week.timezone", "Europe/Berlin", _timezone, "time zone of the weekly board's ISO weeks"),
         Spec("leaderboard.page_size", 50, _int(1, 100), "default page size of the boards"),
-        Spec("rate.provider", "static", _choice("static", "http_json"), "where tons_per_star comes from"),
+        Spec(
+            "rate.provider",
+            "ton",
+            _choice("ton", "static", "http_json"),
+            "where tons_per_star comes from: ton (the TON price), static, http_json",
+        ),
         Spec("rate.static_tons_per_star", "1", _rate, "rate of the static provider"),
         Spec("rate.url", "", _text, "http_json provider: URL returning JSON"),
         Spec("rate.json_path", "", _text, "http_json provider: dot path to the number (list indexes allowed)"),
         Spec("rate.multiplier", "1", _decimal(), "http_json provider: the number is multiplied by this"),
         Spec("rate.invert", False, _bool, "http_json provider: use 1 / (number x multiplier)"),
+        Spec("rate.star_usd", "0.013", _decimal(), "ton provider: US dollars one Star is worth"),
+        Spec(
+            "rate.ton_sources",
+            DEFAULT_TON_SOURCES,
+            _ton_sources,
+            "ton provider: where the TON/USD price is asked (each a URL and the dot path to the number)",
+        ),
+        Spec(
+            "rate.max_spread",
+            "0.10",
+            _fraction,
+            "ton provider: a source off the median price by more than this share is ignored",
+        ),
         Spec("rate.ttl_seconds", 600, _int(10, 86_400), "how long a fetched rate is used"),
+        Spec(
+            "rate.stale_after_seconds",
+            3600,
+            _int(60, 30 * 86_400),
+            "a fetched rate still in use after this long (its sources failing) is logged as a WARNING",
+        ),
         Spec("rate.default_tons_per_star", "1", _rate, "rate used when no rate was ever fetched"),
         Spec("limits.invoices_per_minute", 10, _int(1, 10_000), "invoices one user may create per minute"),
         Spec("auth.max_age_seconds", 86_400, _int(60, 30 * 86_400), "oldest Mini App initData accepted"),

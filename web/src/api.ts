@@ -21,6 +21,11 @@ export interface Config {
   tons_rounding: string;
   bot_username: string | null;
   week_key: string;
+  /** Seconds since the rate was fetched from its source; null for a rate that is not
+   * fetched (the static one, or the default when no rate was ever fetched). */
+  rate_age_seconds: number | null;
+  /** Set here, not by the server: when the answer arrived (Date.now()), so the age keeps counting. */
+  received_ms?: number;
 }
 
 export interface Person {
@@ -125,7 +130,7 @@ const qs = (p: Record<string, string | number | undefined>) =>
     .join('&');
 
 export const api = {
-  config: () => request<Config>('config'),
+  config: () => request<Config>('config').then((c) => ({ ...c, received_ms: Date.now() })),
   me: () => request<Me>('me'),
   allTime: (offset: number, limit: number) => request<AllTimePage>(`leaderboard/all-time?${qs({ limit, offset })}`),
   week: (offset: number, limit: number, weekKey?: string) =>

@@ -48,6 +48,10 @@ const ru = {
   // top-up
   topupTitle: 'Пополнить',
   rate: '1 ⭐ = {tons}',
+  rateAgeNow: 'курс обновлён только что',
+  rateAgeMin: 'курс обновлён {n} мин назад',
+  rateAgeHours: 'курс обновлён {n} ч назад',
+  rateAgeDays: 'курс обновлён {n} дн. назад',
   place1: '1 место',
   place2: '2 место',
   place3: '3 место',
@@ -131,6 +135,10 @@ const en: Dict = {
   tonsFraction: 'tons',
   topupTitle: 'Top up',
   rate: '1 ⭐ = {tons}',
+  rateAgeNow: 'rate updated just now',
+  rateAgeMin: 'rate updated {n} min ago',
+  rateAgeHours: 'rate updated {n} h ago',
+  rateAgeDays: 'rate updated {n} d ago',
   place1: '1st place',
   place2: '2nd place',
   place3: '3rd place',
@@ -191,6 +199,15 @@ const PRESET_KEYS = new Map<string, Key>([
 export function presetLabel(id: string): string {
   const key = PRESET_KEYS.get(id);
   return key ? t(key) : id;
+}
+
+/** "курс обновлён 3 мин назад": the age of a fetched rate, in whole minutes, hours or days. */
+export function rateAge(seconds: number): string {
+  const minutes = Math.floor(Math.max(0, seconds) / 60);
+  if (minutes < 1) return t('rateAgeNow');
+  if (minutes < 60) return t('rateAgeMin', { n: minutes });
+  if (minutes < 24 * 60) return t('rateAgeHours', { n: Math.floor(minutes / 60) });
+  return t('rateAgeDays', { n: Math.floor(minutes / (24 * 60)) });
 }
 
 /** Plural form for a whole number (Russian one/few/many rules; English one/other). */

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Config } from '../api';
 import { errorText, type ApiError } from '../errors';
 import { formatInt, formatTons, tonsForStars, trimZeros } from '../format';
-import { lang, presetLabel, t, tonsUnit } from '../i18n';
+import { lang, presetLabel, rateAge, t, tonsUnit } from '../i18n';
 import type { Payment } from '../payment';
 import { tg } from '../telegram';
 import { CheckIcon, CloseIcon, StarIcon } from './icons';
@@ -109,9 +109,17 @@ export function TopUpModal({ config, configError, onRetryConfig, payment, onClos
   } else {
     // The rate itself, not a rounded credit: "1 ⭐ = 0,0125 тона" even at 2 decimals.
     const rateTons = trimZeros(tonsForStars(1, config.tons_per_star, Math.max(config.tons_decimals, 4)));
+    // A fetched rate's age as of now: the server's answer plus the time since it arrived.
+    const ageSeconds =
+      config.rate_age_seconds == null
+        ? null
+        : config.rate_age_seconds + (config.received_ms ? (Date.now() - config.received_ms) / 1000 : 0);
     body = (
       <>
-        <div class="rate">{t('rate', { tons: withUnit(rateTons) })}</div>
+        <div class="rate">
+          {t('rate', { tons: withUnit(rateTons) })}
+          {ageSeconds != null && <span data-testid="rate-age"> · {rateAge(ageSeconds)}</span>}
+        </div>
         {busy && (
           <div class="notice info" role="status" data-testid="topup-status">
             {phase.kind === 'creating' ? t('creating') : t('awaiting')}
