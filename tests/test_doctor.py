@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 from conftest import TOKEN
+from offline import write_offline_toml
 
 from tondonate.cli import cli
 from tondonate.db import open_database
@@ -65,6 +66,7 @@ async def webapp_url(serve_https):
 async def setup(tmp_path, monkeypatch, botapi, webapp_url, db_url):
     """A correct deployment: migrated database, token, HTTPS Mini App, menu button on it, polling."""
     monkeypatch.chdir(tmp_path)
+    write_offline_toml(tmp_path)  # the static rate: no TON price source on the internet
     env = {
         "TONDONATE_BOT_TOKEN": TOKEN,
         "TONDONATE_BOT_API_BASE": botapi.base_url,

@@ -12,7 +12,8 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
-from tondonate.ledger.rates import Rate, RateProvider
+from tondonate.ledger.rate_store import Rate
+from tondonate.ledger.rates import RateProvider
 from tondonate.redact import redact_url
 
 D = Decimal

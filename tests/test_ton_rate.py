@@ -13,7 +13,8 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
-from tondonate.ledger.rates import Rate, RateProvider
+from tondonate.ledger.rate_store import Rate
+from tondonate.ledger.rates import RateProvider
 from tondonate.settings import SettingError, build_settings, parse_cli_value, validate
 from tondonate.settings.values import DEFAULT_TON_SOURCES
 

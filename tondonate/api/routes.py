@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..ledger import PRESET_IDS
 from ..ledger.money import format_tons
-from ..ledger.rates import Rate
+from ..ledger.rate_store import Rate
 from ..readmodel import Board
 from ..weeks import parse_week_key, week_bounds
 from .context import ApiState, caller, known_caller

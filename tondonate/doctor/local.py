@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -82,6 +83,14 @@ async def database_checks(config: Config, me: dict[str, Any] | None) -> AsyncIte
         await db.stop()
 
 
+def _sources(settings: Any) -> str:
+    """The rate's sources as an operator names them: rate.url, or the hosts of rate.ton_sources."""
+    if settings["rate.provider"] == "ton":
+        hosts = ", ".join(urlsplit(source["url"]).hostname or source["url"] for source in settings["rate.ton_sources"])
+        return f"the TON price sources ({hosts})"
+    return f"the source {settings['rate.url'] or '(rate.url unset)'}"
+
+
 async def _rate(db: Any, settings: Any) -> Check:
     from ..ledger.rates import RateProvider
 
@@ -99,7 +108,7 @@ async def _rate(db: Any, settings: Any) -> Check:
         return Check(
             FAIL,
             "rate",
-            f"the source {settings['rate.url'] or '(rate.url unset)'} failed and no rate was ever stored: "
+            f"{_sources(settings)} failed and no rate was ever stored: "
             f"payments would use rate.default_tons_per_star = {rate.tons_per_star}",
         )
     age = int(time.time()) - rate.fetched_at

@@ -9,7 +9,7 @@ Providers, by the ``rate.provider`` setting:
   ``rate.ton_sources`` (:mod:`.ton_rate`).
 
 A fetched rate is cached for ``rate.ttl_seconds``; every successful fetch is
-stored in ``rates``, whose statements are all here.  A fetched rate in use
+stored in ``rates`` (:mod:`.rate_store`, that table's statements).  A fetched rate in use
 that is older than ``rate.stale_after_seconds`` (the sources have been failing
 that long) is reported with one WARNING line per stored rate.
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import decimal
 import logging
 import time
 import traceback
@@ -40,8 +39,10 @@ from decimal import Decimal
 import aiohttp
 
 from ..db import Connection
-from ..settings import MAX_TONS_PER_STAR, Settings
+from ..settings import Settings
+from . import rate_store
 from .rate_source import HttpJsonSource, RateFetchError, RateOutOfBounds
+from .rate_store import Rate
 from .ton_rate import TonSource
 
 # What a provider fetches from: both are frozen dataclasses (hashable: the key of the
@@ -53,15 +54,6 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE_SECONDS = 30.0  # after a failed fetch: retry after min(ttl, this)
 WAIT_EPSILON_SECONDS = 0.05  # callers wait at most fetch_timeout + this
 STORE_TIMEOUT_SECONDS = 10.0  # stop() waits this long for pending `rates` inserts
-STORED_LOOKBACK = 10  # newest `rates` rows searched for a usable fallback
-
-
-@dataclasses.dataclass(frozen=True)
-class Rate:
-    tons_per_star: Decimal
-    source: str  # "static", "default", the (redacted) URL it was fetched from, or "ton:" and the URLs
-    fetched_at: int  # unix seconds of the fetch (of the call, for static; 0 for default)
-    stale: bool  # True: not a fresh value of the configured source (fallback or default)
 
 
 @dataclasses.dataclass
@@ -70,11 +62,6 @@ class _Flight:
     future: asyncio.Future[Rate | None]  # Rate: success, None: failure
     retry_after: float  # seconds until the source is tried again after a failure
     task: asyncio.Task[None] | None = None
-
-
-def _plain(value: Decimal) -> str:
-    """Decimal as stored text: plain notation (``0.0000001``, not ``1E-7``) unless absurdly long."""
-    return format(value, "f") if -40 <= value.adjusted() <= 40 else str(value)
 
 
 class RateProvider:
@@ -264,44 +251,18 @@ class RateProvider:
 
     async def _store(self, rate: Rate) -> None:
         try:
-            await self.db.execute(
-                "INSERT INTO rates (fetched_at, source, tons_per_star) VALUES ($1, $2, $3)",
-                rate.fetched_at,
-                rate.source,
-                _plain(rate.tons_per_star),
-            )
+            await rate_store.store(self.db, rate)
         except Exception:
             log.error("could not store the fetched rate url=%s", rate.source, exc_info=True)
 
     async def _read_last_stored(self, raise_errors: bool = False) -> Rate | None:
-        """The newest usable row of ``rates`` (among the newest :data:`STORED_LOOKBACK`): one
-        that is not a number > 0 up to the bound (stored before the bound existed) is skipped."""
         try:
-            rows = await self.db.fetch(
-                "SELECT fetched_at, source, tons_per_star FROM rates ORDER BY fetched_at DESC LIMIT $1",
-                STORED_LOOKBACK,
-            )
+            return await rate_store.last_usable(self.db)
         except Exception:
             if raise_errors:
                 raise
             log.error("could not read the last stored rate", exc_info=True)
             return None
-        for row in rows:
-            try:
-                value = Decimal(row["tons_per_star"])
-            except decimal.InvalidOperation:
-                log.error("ignoring the stored rate %r: not a number", row["tons_per_star"])
-                continue
-            if not value.is_finite() or value <= 0:
-                log.error("ignoring the stored rate %r: not > 0", row["tons_per_star"])
-                continue
-            if value > MAX_TONS_PER_STAR:
-                log.error(
-                    "ignoring the stored rate %r: above %s tons per Star", row["tons_per_star"], MAX_TONS_PER_STAR
-                )
-                continue
-            return Rate(value, row["source"], int(row["fetched_at"]), True)
-        return None
 
     async def _fallback(self, settings: Settings) -> Rate:
         if self._last_good is None and not self._db_checked:

@@ -1,11 +1,10 @@
 """Business settings (presets, limits, rounding, rates...): their specs and validation
 (:mod:`.values`), and the ``settings`` table with the live snapshot (:mod:`.store`)."""
 
+from .kinds import MAX_TONS_PER_STAR, SettingError
 from .store import SettingsStore, load_settings, read_rows, set_setting, unset_setting
 from .values import (
-    MAX_TONS_PER_STAR,
     SPECS,
-    SettingError,
     Settings,
     Spec,
     build_settings,
