@@ -197,3 +197,16 @@ def _transport(peer):
     transport = mock.Mock()
     transport.get_extra_info.side_effect = lambda name, default=None: peer if name == "peername" else default
     return transport
+
+
+async def test_one_debug_line_per_request_and_none_above_debug(served, caplog):
+    caplog.set_level(logging.INFO, logger="tondonate.http")
+    quiet = await served()
+    assert (await quiet.client.get("/healthz?initData=x")).status == 200
+    caplog.set_level(logging.DEBUG, logger="tondonate.http")  # a connection reads the level when it opens
+    loud = await served()
+    assert (await loud.client.get("/healthz?initData=x")).status == 200
+    lines = await eventually(lambda: [r.getMessage() for r in caplog.records if r.name == "tondonate.http"])
+    assert len(lines) == 1, lines
+    assert "method=GET route=/healthz path=/healthz status=200 seconds=" in lines[0]
+    assert "initData" not in lines[0]  # no query

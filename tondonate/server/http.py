@@ -20,12 +20,11 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
 from ..api.errors import JsonErrorsAppRunner, JsonErrorsProtocol, JsonErrorsServer, error_body
 from ..config import HttpConfig
 from . import appkeys
-from .httpstats import HttpStats, route_of
+from .httpstats import request_log_class
 
 request_log = logging.getLogger("tondonate.http")
 
@@ -83,25 +82,6 @@ class _HttpServer(JsonErrorsServer):
     protocol = HeaderTimeoutProtocol
 
 
-def access_log_class(stats: HttpStats | None) -> type[AbstractAccessLogger]:
-    """aiohttp's access-log hook, called once per answered request with its time: the
-    request counted in ``stats`` (the metrics), and one DEBUG line (``tondonate -v``)."""
-
-    class RequestLog(AbstractAccessLogger):
-        __slots__ = ()
-
-        def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-            if stats is not None:
-                stats.observe(request, response.status, time)
-            if self.logger.isEnabledFor(logging.DEBUG):  # the path only: a query is the client's data
-                self.logger.debug(
-                    "http request method=%s route=%s path=%s status=%s seconds=%.6f",
-                    *(request.method, route_of(request), request.path, response.status, time),
-                )
-
-    return RequestLog
-
-
 class HttpRunner(JsonErrorsAppRunner):
     """The app runner of ``serve`` and ``demo``: JSON errors, the ``[http]`` time bounds,
     and each request counted for the metrics (and logged at DEBUG)."""
@@ -114,6 +94,6 @@ class HttpRunner(JsonErrorsAppRunner):
             header_timeout=http.header_timeout_seconds,
             keepalive_timeout=http.keepalive_seconds,
             access_log=request_log,
-            access_log_class=access_log_class(app.get(appkeys.HTTP_STATS)),
+            access_log_class=request_log_class(app.get(appkeys.HTTP_STATS)),
             **kwargs,
         )

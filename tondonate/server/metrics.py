@@ -142,7 +142,7 @@ class AppCollector(Collector):
         durations = HistogramMetricFamily(
             PREFIX + "http_request_duration_seconds", "Time to answer an HTTP request, by route", labels=["route"]
         )
-        for route, s in sorted(stats.routes.items()):
+        for route, s in sorted(stats.routes().items()):
             for status, count in sorted(s.statuses.items()):
                 requests.add_metric([route, str(status)], count)
             cumulative, buckets = 0, []
