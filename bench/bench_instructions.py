@@ -69,7 +69,7 @@ from tondonate.server.http import HttpRunner
 async def main(port):
     config = load_config(None, os.environ)
     app = create_app(config, run_bot=False, bot_in_background=True)
-    runner = HttpRunner(app, config.http, handle_signals=False, access_log=None)  # as serve has it
+    runner = HttpRunner(app, config.http, handle_signals=False)  # as serve has it
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await asyncio.Event().wait()

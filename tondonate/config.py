@@ -19,6 +19,7 @@ from typing import Any
 
 DEFAULT_CONFIG_FILE = "tondonate.toml"
 ENV_PREFIX = "TONDONATE_"
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -67,11 +68,29 @@ class DbConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MetricsConfig:
+    # Empty: GET /metrics answers loopback clients only.  Set: it answers anyone who sends
+    # "Authorization: Bearer <token>", and no one else (a reverse proxy on the same host
+    # makes every public request look local).
+    token: str = ""
+
+    def __repr__(self) -> str:  # the token is a secret like the bot's
+        return f"MetricsConfig(token={'***' if self.token else ''!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class LogConfig:
+    format: str = "text"  # text | json (one JSON object a line)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     bot: BotConfig = BotConfig()
     webapp: WebappConfig = WebappConfig()
     http: HttpConfig = HttpConfig()
     db: DbConfig = DbConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
     # Defaults for business settings, flattened to "section.key" (see settings.py).
     settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     path: Path | None = None
@@ -87,7 +106,14 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
-SECTIONS = {"bot": BotConfig, "webapp": WebappConfig, "http": HttpConfig, "db": DbConfig}
+SECTIONS = {
+    "bot": BotConfig,
+    "webapp": WebappConfig,
+    "http": HttpConfig,
+    "db": DbConfig,
+    "metrics": MetricsConfig,
+    "log": LogConfig,
+}
 
 
 def _coerce(section: str, key: str, value: Any, source: str) -> Any:
@@ -184,6 +210,8 @@ def validate_config(config: Config) -> None:
         raise ConfigError(f"bot.mode must be 'polling' or 'webhook', got {config.bot.mode!r}")
     if config.bot.mode == "webhook" and not config.bot.webhook_url:
         raise ConfigError("bot.mode = 'webhook' needs bot.webhook_url (the public HTTPS URL Telegram posts to)")
+    if config.log.format not in LOG_FORMATS:
+        raise ConfigError(f"log.format must be 'text' or 'json', got {config.log.format!r}")
     if not 0 < config.http.port < 65536:
         raise ConfigError(f"http.port must be 1..65535, got {config.http.port}")
     parse_networks(config.http.trusted_proxies)

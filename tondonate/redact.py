@@ -35,3 +35,19 @@ def redact_url(url: str, *, keep_user: bool = False) -> str:
     path = "/".join(MASK if segment and _TOKENISH.fullmatch(segment) else segment for segment in parts.path.split("/"))
     query = urlencode([(name, MASK) for name, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
     return urlunsplit((parts.scheme, host, path, query, ""))
+
+
+# Telegram's signed initData (a query string that always carries auth_date=): never logged whole.
+_INIT_DATA = re.compile(r"\S*auth_date(?:=|%3D)\S*")
+INIT_DATA_MASK = "<init-data>"
+
+
+def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` (a log message, a traceback) with each of ``secrets`` (the bot token, the
+    metrics token) and anything that looks like initData masked."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, MASK)
+    if "auth_date" in text:
+        text = _INIT_DATA.sub(INIT_DATA_MASK, text)
+    return text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from typing import TYPE_CHECKING
 
 from .errors import BotUnavailable
@@ -34,6 +35,19 @@ class BotIdentity:
 
 
 @dataclasses.dataclass
+class UpdateCounts:
+    """Updates handed to the dispatcher, by type (``message``, ``pre_checkout_query``...),
+    and when the last one came: plain numbers the metrics read (server/metrics.py)."""
+
+    by_type: dict[str, int] = dataclasses.field(default_factory=dict)
+    last_at: float | None = None  # unix time
+
+    def seen(self, kind: str) -> None:
+        self.by_type[kind] = self.by_type.get(kind, 0) + 1
+        self.last_at = time.time()
+
+
+@dataclasses.dataclass
 class BotHandle:
     ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     bot: Bot | None = None
@@ -42,6 +56,7 @@ class BotHandle:
     failed: str | None = None  # why a background start gave up
     reconciled_at: float | None = None  # when reconcile against getStarTransactions last succeeded
     reconcile_error: str | None = None  # why the last reconcile failed, until one succeeds
+    updates: UpdateCounts = dataclasses.field(default_factory=UpdateCounts)  # polling or webhook
 
     async def when_ready(self, timeout: float | None = None) -> Bot:
         """The Bot, once started; :class:`BotUnavailable` when it is still starting after

@@ -33,6 +33,7 @@ from aiogram.utils.backoff import Backoff, BackoffConfig
 from pydantic import ValidationError
 
 from .errors import RedeliverLater
+from .handle import UpdateCounts
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,26 @@ FETCH_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0
 REDELIVER_BACKOFF = BackoffConfig(min_delay=0.5, max_delay=30.0, factor=2.0, jitter=0.1)
 
 
-async def handle_update(dp: Dispatcher, bot: Bot, update: Update) -> bool:
+def update_kind(update: Update) -> str:
+    """The update's type, with a payment's messages told apart (they are what an operator
+    watches): ``successful_payment``, ``refunded_payment``, ``message``, ``pre_checkout_query``..."""
+    message = update.message
+    if message is not None:
+        if message.successful_payment is not None:
+            return "successful_payment"
+        if message.refunded_payment is not None:
+            return "refunded_payment"
+        return "message"
+    try:
+        return update.event_type
+    except Exception:  # a type this aiogram does not know (UpdateTypeLookupError)
+        return "unknown"
+
+
+async def handle_update(dp: Dispatcher, bot: Bot, update: Update, counts: UpdateCounts | None = None) -> bool:
     """Feed one update to the dispatcher; False when Telegram must deliver it again."""
+    if counts is not None:
+        counts.seen(update_kind(update))
     try:
         result = await dp.feed_update(bot, update, dispatcher=dp)
     except RedeliverLater as exc:
@@ -65,9 +84,18 @@ class Poller:
     :data:`STOP_GRACE` seconds) and then confirms what was handled.
     """
 
-    def __init__(self, bot: Bot, dp: Dispatcher, *, allowed_updates: list[str], timeout: int = POLL_TIMEOUT):
+    def __init__(
+        self,
+        bot: Bot,
+        dp: Dispatcher,
+        *,
+        allowed_updates: list[str],
+        timeout: int = POLL_TIMEOUT,
+        counts: UpdateCounts | None = None,
+    ):
         self.bot = bot
         self.dp = dp
+        self.counts = counts
         self.allowed_updates = allowed_updates
         self.timeout = timeout
         self.offset: int | None = None  # the next getUpdates confirms every update before it
@@ -114,7 +142,7 @@ class Poller:
         """Handle what is new in ``updates`` together and move the offset past every
         update before the first one to be delivered again; True when none is."""
         todo = [u for u in updates if u.update_id not in self._handled]
-        outcomes = await asyncio.gather(*(handle_update(self.dp, self.bot, u) for u in todo))
+        outcomes = await asyncio.gather(*(handle_update(self.dp, self.bot, u, self.counts) for u in todo))
         again = [u.update_id for u, ok in zip(todo, outcomes, strict=True) if not ok]
         self._handled.update(u.update_id for u, ok in zip(todo, outcomes, strict=True) if ok)
         self.offset = min(again) if again else updates[-1].update_id + 1
@@ -148,11 +176,11 @@ class Poller:
         await self.bot(GetUpdates(offset=self.offset, limit=1, timeout=0, allowed_updates=self.allowed_updates))
 
 
-async def handle_webhook_update(dp: Dispatcher, bot: Bot, body: bytes) -> bool:
+async def handle_webhook_update(dp: Dispatcher, bot: Bot, body: bytes, counts: UpdateCounts | None = None) -> bool:
     """One update pushed by Telegram; False when it must be delivered again (the
     webhook then answers 503 and Telegram retries).  ValueError: not an update."""
     try:
         update = Update.model_validate(orjson.loads(body), context={"bot": bot})
     except (orjson.JSONDecodeError, ValidationError) as exc:
         raise ValueError(f"not a Telegram update: {exc}") from None
-    return await handle_update(dp, bot, update)
+    return await handle_update(dp, bot, update, counts)

@@ -42,7 +42,7 @@ def seed_cmd(state, users: int, donations: int, weeks: int, random_seed: int) ->
         tondonate dev seed --users 100000 --donations 1000000 --weeks 52
     """
     from ..db.migrate import migrate
-    from ..ledger.rates import rate_now
+    from ..ledger.ledger import rate_now
     from ..seed import SeedPlan, seed
     from ..settings import load_settings
     from .options import with_db

@@ -13,6 +13,7 @@ import click
 
 from ..config import Config, ConfigError, load_config
 from ..db import Database, DatabaseError, open_database
+from ..logs import redact_secrets, use_format
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -29,25 +30,12 @@ class State:
                 self._config = load_config(self.config_path)
             except ConfigError as exc:
                 raise click.ClickException(str(exc)) from None
-            install_token_redaction(self._config.bot.token)
+            redact_secrets(self._config.bot.token, self._config.metrics.token)
+            use_format(self._config.log.format)
         return self._config
 
 
 pass_state = SimpleNamespace(State=State, decorator=click.make_pass_decorator(State))
-
-
-class RedactFilter(logging.Filter):
-    """Replaces the bot token wherever it would appear in a log line (URLs, errors)."""
-
-    def __init__(self, secret: str):
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "<bot-token>"), None
-        return True
 
 
 def setup_logging(verbose: int) -> None:
@@ -55,13 +43,6 @@ def setup_logging(verbose: int) -> None:
     logging.basicConfig(level=logging.WARNING if verbose < 2 else logging.DEBUG, format=LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("tondonate").setLevel(level)
     logging.getLogger("aiogram").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
-
-
-def install_token_redaction(token: str) -> None:
-    if not token:
-        return
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactFilter(token))
 
 
 def run(coro):

@@ -39,7 +39,7 @@ async def prepare_database(url: str, users: int, random_seed: int = 1) -> tuple[
     try:
         seeded = 0
         if users and not await user_rows.count(db):
-            from ..ledger.rates import rate_now
+            from ..ledger.ledger import rate_now
             from ..seed import SeedPlan, seed
             from ..settings import load_settings
 

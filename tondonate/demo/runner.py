@@ -168,9 +168,7 @@ async def run_demo(
         # Telegram's getMe answer, known up front (the emulator is Telegram here): referral
         # links work before the bot's own getMe.
         app[BOT].identity = BotIdentity(emulator.bot_user["id"], BOT_USERNAME, BOT_NAME)
-        app_runner = HttpRunner(
-            app, config.http, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None
-        )
+        app_runner = HttpRunner(app, config.http, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
         stack.push_async_callback(app_runner.cleanup)  # also after a failed setup, as serve does
         try:
             await app_runner.setup()

@@ -25,7 +25,7 @@ from . import statements
 from .invoices import quoted_rates
 from .money import MAX_PAYMENT_NANO, MAX_PAYMENT_TONS, from_nano, to_nano, tons_for
 from .rates import RateProvider
-from .types import Credit, CreditResult, CreditStatus, IncomingPayment
+from .types import Credit, CreditResult, CreditStatus, IncomingPayment, LedgerCounters
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,13 @@ class Crediting:
         rates: RateProvider,
         *,
         clock: Callable[[], float] = time.time,
+        counters: LedgerCounters,
     ):
         self.db = db
         self.get_settings = get_settings
         self.rates = rates
         self.clock = clock
+        self.counters = counters
         self._pending: dict[str, IncomingPayment] = {}  # payments the DB could not even record yet
         self._waiting: set[str] = set()  # charge ids deferred since the retries last caught up
         self._reported: set[str] = set()  # charge ids whose failure was logged as an ERROR, until credited
@@ -185,6 +187,7 @@ class Crediting:
 
     def _report(self, credited: bool, c: Credit) -> CreditResult:
         self._reported.discard(c.charge_id)
+        self.counters.count_credit(credited, c.stars)
         if credited:
             log.info(
                 "payment credited charge_id=%s tg_id=%s stars=%s tons_nano=%s week=%s",

@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..users import is_blocked, lock_step
 from .money import MAX_PAYMENT_NANO, MAX_PAYMENT_TONS, to_nano, tons_for
 from .rates import RateProvider
-from .types import CURRENCY
+from .types import CURRENCY, LedgerCounters
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,13 @@ class Invoices:
         rates: RateProvider,
         *,
         clock: Callable[[], float] = time.time,
+        counters: LedgerCounters | None = None,
     ):
         self.db = db
         self.get_settings = get_settings
         self.rates = rates
         self.clock = clock
+        self.counters = counters or LedgerCounters()
 
     async def quote(self, stars: int, settings: Settings) -> tuple[Decimal, Decimal]:
         """(tons_per_star now, the tons ``stars`` buy at it)."""
@@ -175,6 +177,7 @@ class Invoices:
                 raise InvoiceError("unknown_user", "Open the Mini App first")
             refusal = await self._limited(tg_id, limit, now)
             raise refusal or InvoiceError("rate_limited", f"Too many invoices: at most {limit} per minute", 1)
+        self.counters.invoices_created += 1
         log.info(
             "invoice created id=%s tg_id=%s stars=%s preset=%s tons_per_star=%s",
             quote.invoice_id,

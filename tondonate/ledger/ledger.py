@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 
 from ..db import Database
 from ..settings import Settings
@@ -17,7 +18,7 @@ from . import refunds
 from .credit import Crediting
 from .invoices import Invoices
 from .rates import RateProvider
-from .types import CreditResult, IncomingPayment, RefundOutcome
+from .types import CreditResult, IncomingPayment, LedgerCounters, RefundOutcome
 
 
 class Ledger:
@@ -35,8 +36,9 @@ class Ledger:
         self.get_settings = get_settings
         self.rates = rates
         self.clock = clock
-        self.invoices = Invoices(db, get_settings, rates, clock=clock)
-        self._crediting = Crediting(db, get_settings, rates, clock=clock)
+        self.counters = LedgerCounters()  # read by the metrics (server/metrics.py)
+        self.invoices = Invoices(db, get_settings, rates, clock=clock, counters=self.counters)
+        self._crediting = Crediting(db, get_settings, rates, clock=clock, counters=self.counters)
 
     async def credit(self, payment: IncomingPayment) -> CreditResult:
         """Credit a successful payment exactly once (see :mod:`.credit`)."""
@@ -62,7 +64,10 @@ class Ledger:
     ) -> RefundOutcome:
         """Refund ``charge_id`` exactly once (see :mod:`.refunds`)."""
         at = int(self.clock()) if refunded_at is None else refunded_at
-        return await refunds.refund(self.db, charge_id, at, tg_id=tg_id, stars=stars, payload=payload)
+        outcome = await refunds.refund(self.db, charge_id, at, tg_id=tg_id, stars=stars, payload=payload)
+        if outcome != "already_refunded":
+            self.counters.refunds += 1
+        return outcome
 
     async def stop(self) -> None:
         """Write the credits already queued; say loudly what could not be recorded."""
@@ -85,3 +90,14 @@ async def open_ledger(
             await ledger.stop()
         finally:
             await rates.stop()
+
+
+async def rate_now(db: Database, settings: Settings) -> Decimal:
+    """The current tons_per_star, for a one-off command (seeding): a provider started,
+    asked once and stopped."""
+    rates = RateProvider(db, lambda: settings)
+    await rates.start()
+    try:
+        return await rates.get_rate()
+    finally:
+        await rates.stop()

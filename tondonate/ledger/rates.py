@@ -93,6 +93,7 @@ class RateProvider:
         self._critical_pending = False  # a failure happened and the default was not reported yet
         self._store_tasks: set[asyncio.Task[None]] = set()
         self._fallback_lock = asyncio.Lock()
+        self.fetch_failures: dict[str, int] = {}  # (redacted) source URL -> failed fetches, for the metrics
 
     # -- lifecycle
     async def start(self) -> None:
@@ -168,6 +169,15 @@ class RateProvider:
             return await self._fallback(settings)
         return rate
 
+    def current(self) -> Rate | None:
+        """What :meth:`quote` gives now without fetching (None: no rate known yet, the default
+        would be used).  No I/O: the metrics read it at every scrape."""
+        settings = self._get_settings()
+        if settings["rate.provider"] == "static":
+            return Rate(settings.decimal("rate.static_tons_per_star"), "static", int(time.time()), False)
+        cached = self._cached
+        return cached[1] if cached is not None and cached[0] == HttpJsonSource.of(settings) else self._last_good
+
     async def last_stored(self) -> Rate | None:
         """The newest row of ``rates`` (``stale`` when older than the current TTL), or None."""
         rate = await self._read_last_stored(raise_errors=True)
@@ -227,6 +237,7 @@ class RateProvider:
                 frames = "".join(traceback.format_tb(exc.__traceback__))
                 log.error("rate fetch crashed url=%s error=%s\n%s", config.source, type(exc).__name__, frames)
             self._failed = (config, self._clock())
+            self.fetch_failures[config.source] = self.fetch_failures.get(config.source, 0) + 1
             self._db_checked = False
             self._critical_pending = True
             log.log(
@@ -280,14 +291,3 @@ class RateProvider:
                 default,
             )
         return Rate(default, "default", 0, True)
-
-
-async def rate_now(db: Connection, settings: Settings) -> Decimal:
-    """The current tons_per_star, for a one-off command (seeding): a provider started,
-    asked once and stopped."""
-    rates = RateProvider(db, lambda: settings)
-    await rates.start()
-    try:
-        return await rates.get_rate()
-    finally:
-        await rates.stop()

@@ -103,6 +103,7 @@ async def reconcile(
     # Never save past a payment that could not be credited: if it is only held in
     # memory and this process stops, the next reconcile must still find it.
     await _save_offset(db, offset if hold is None else min(offset, hold))
+    ledger.counters.reconcile_fixed += len(report.credited) + len(report.refunded) + report.recorded_credited
     return report
 
 

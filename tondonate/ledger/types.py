@@ -56,3 +56,24 @@ class RefundError(Exception):
     """A refund the ledger cannot apply: a charge it never saw, and no payer to record it
     under (so a later delivery of the payment could not be stopped).  Retrying changes
     nothing; the caller logs it."""
+
+
+@dataclasses.dataclass
+class LedgerCounters:
+    """What the money path did since the process started, as plain integers: the metrics
+    (server/metrics.py) read them at each scrape, so the ledger needs no metrics library."""
+
+    credited: int = 0  # payments this process credited (the bot's, the retries', reconcile's)
+    duplicates: int = 0  # deliveries of a payment already credited: nothing done
+    stars_credited: int = 0  # the Stars of the credited payments
+    refunds: int = 0  # refunds applied (not their duplicate deliveries)
+    reconcile_fixed: int = 0  # what reconcile found missing: payments credited, refunds applied
+    invoices_created: int = 0
+
+    def count_credit(self, credited: bool, stars: int) -> None:
+        """A payment credited (with its Stars), or a duplicate delivery of one."""
+        if credited:
+            self.credited += 1
+            self.stars_credited += stars
+        else:
+            self.duplicates += 1

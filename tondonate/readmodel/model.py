@@ -71,6 +71,7 @@ class ReadModel:
         self._rebuilding = asyncio.Lock()
         self.ready = asyncio.Event()
         self.version = 0  # bumped on every change: keys the API's page cache
+        self.polled_at: float | None = None  # clock() when the last poll (or rebuild) finished: the metrics' lag
 
     # ----------------------------------------------------------------- loading
     def listed(self, tg_id: int) -> bool:
@@ -106,6 +107,7 @@ class ReadModel:
             self._past.clear()
             self._watermark = watermark
             self.version += 1
+            self.polled_at = self.clock()
             self.ready.set()
             # Hundreds of thousands of long-lived entries: keep the cyclic GC from
             # rescanning them in every full collection (a p99 spike of 100+ ms).
@@ -161,6 +163,7 @@ class ReadModel:
             changed |= await self.refresh_referrers(referrers)
         if changed:
             self.version += 1
+        self.polled_at = self.clock()
 
     async def refresh_users(self, ids: Iterable[int]) -> bool:
         ids, moved = list(ids), False

@@ -25,6 +25,7 @@ from ..readmodel import ReadModel
 from ..settings import SettingsStore
 from . import appkeys
 from .botlife import bot_ctx
+from .metrics import setup_metrics
 from .static import setup_static
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ def create_app(config: Config, *, run_bot: bool = True, bot_in_background: bool 
     app.router.add_get("/healthz", json_errors(healthz))
     if run_bot and config.bot.mode == "webhook":
         app.router.add_post(_webhook_path(config), json_errors(webhook))
+    setup_metrics(app)
     setup_static(app)
     return app
 
@@ -135,7 +137,7 @@ async def webhook(request: web.Request) -> web.StreamResponse:
     from ..bot.updates import handle_webhook_update  # aiogram is loaded once the bot is ready
 
     try:
-        handled = await handle_webhook_update(handle.dispatcher, bot, await request.read())
+        handled = await handle_webhook_update(handle.dispatcher, bot, await request.read(), handle.updates)
     except ValueError as exc:
         raise bad_request(str(exc)[:300]) from None
     if not handled:

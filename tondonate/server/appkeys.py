@@ -11,6 +11,7 @@ from ..db import Database
 from ..ledger import Ledger
 from ..readmodel import ReadModel
 from ..settings import SettingsStore
+from .httpstats import HttpStats
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
@@ -18,3 +19,4 @@ SETTINGS = web.AppKey("settings", SettingsStore)
 LEDGER = web.AppKey("ledger", Ledger)  # its rate provider: LEDGER's .rates
 MODEL = web.AppKey("read_model", ReadModel)
 BOT = web.AppKey("bot", BotHandle)  # from the start; its Bot once started (see botlife.py)
+HTTP_STATS = web.AppKey("http_stats", HttpStats)  # from the start; counted by http.py's access-log hook

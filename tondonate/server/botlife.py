@@ -121,7 +121,7 @@ async def _start(app: web.Application, stack: contextlib.AsyncExitStack, state: 
         )
         log.info("webhook set to %s", config.bot.webhook_url)
     else:
-        await stack.enter_async_context(_polling(bot, dp))
+        await stack.enter_async_context(_polling(bot, dp, state))
     job = _Reconciler(ledger, TelegramStars(bot), state)
     reconciler = Periodic(
         "reconcile", job.run, job.next_in, log=log, failure="reconcile failed; retrying", first_delay=0
@@ -171,12 +171,12 @@ async def _get_me_until_ok(bot: Bot, state: BotHandle) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _polling(bot, dp):
+async def _polling(bot, dp, state: BotHandle):
     """Long polling in the server's own event loop, confirming updates once handled
     (see bot/updates.py); stopped first on shutdown."""
     from ..bot.updates import Poller
 
-    poller = Poller(bot, dp, allowed_updates=dp.resolve_used_update_types())
+    poller = Poller(bot, dp, allowed_updates=dp.resolve_used_update_types(), counts=state.updates)
     task = asyncio.create_task(poller.run(), name="bot-polling")
     try:
         yield

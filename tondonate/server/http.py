@@ -16,12 +16,17 @@ keep-alive time only.  Request bodies are not timed here (they are small: 64 KiB
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from aiohttp import web
 
 from ..api.errors import JsonErrorsAppRunner, JsonErrorsProtocol, JsonErrorsServer, error_body
 from ..config import HttpConfig
+from . import appkeys
+from .httpstats import request_log_class
+
+request_log = logging.getLogger("tondonate.http")
 
 _BODY = error_body("request_timeout", "The request's headers did not arrive in time")
 REQUEST_TIMEOUT = (
@@ -78,11 +83,17 @@ class _HttpServer(JsonErrorsServer):
 
 
 class HttpRunner(JsonErrorsAppRunner):
-    """The app runner of ``serve`` and ``demo``: JSON errors, and the ``[http]`` time bounds."""
+    """The app runner of ``serve`` and ``demo``: JSON errors, the ``[http]`` time bounds,
+    and each request counted for the metrics (and logged at DEBUG)."""
 
     server_class = _HttpServer
 
     def __init__(self, app: web.Application, http: HttpConfig, **kwargs: Any):
         super().__init__(
-            app, header_timeout=http.header_timeout_seconds, keepalive_timeout=http.keepalive_seconds, **kwargs
+            app,
+            header_timeout=http.header_timeout_seconds,
+            keepalive_timeout=http.keepalive_seconds,
+            access_log=request_log,
+            access_log_class=request_log_class(app.get(appkeys.HTTP_STATS)),
+            **kwargs,
         )

@@ -26,7 +26,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     app = create_app(config)
-    runner = HttpRunner(app, config.http, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+    runner = HttpRunner(app, config.http, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
