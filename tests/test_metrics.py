@@ -150,6 +150,9 @@ async def test_only_loopback_clients_without_a_token(served):
     assert metrics_allowed("::ffff:127.0.0.1", None, "")
     for remote in ("203.0.113.5", "10.0.0.1", "::ffff:203.0.113.5", "2001:db8::1", "", None, "not-an-ip"):
         assert not metrics_allowed(remote, None, ""), remote
+    # Through a reverse proxy on this host: the peer is loopback, the client is not.
+    assert not metrics_allowed("127.0.0.1", None, "", proxied=True)
+    assert metrics_allowed("127.0.0.1", "Bearer t", "t", proxied=True)
 
     stack = await served()
     await scrape(stack)  # the test client connects from 127.0.0.1
@@ -161,6 +164,9 @@ async def test_only_loopback_clients_without_a_token(served):
     assert refused.value.status == 403 and b'"forbidden"' in refused.value.body
     near = make_mocked_request("GET", "/metrics", app=stack.app, transport=_transport(("127.0.0.1", 40000)))
     assert (await metrics(near)).status == 200
+    # Through nginx on this host: a loopback peer, but the request names a client behind it.
+    response = await stack.client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.5"})
+    assert response.status == 403
 
 
 async def test_a_token_is_needed_from_everyone_once_set(served):

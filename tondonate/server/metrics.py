@@ -12,8 +12,11 @@ the tests, would otherwise register the same names twice); it holds that collect
 the process collector (CPU, memory, open files).
 
 Who may scrape: loopback clients, unless ``metrics.token`` is set; then anyone who
-sends ``Authorization: Bearer <token>`` and no one else (behind a reverse proxy on the
-same host every client looks local).
+sends ``Authorization: Bearer <token>`` and no one else.  Behind a reverse proxy on the
+same host every client looks local: a request that carries a forwarding header
+(``X-Forwarded-For``, ``Forwarded``, ``X-Real-IP``, which the sites in deploy/ set) came
+through the proxy and is refused without the token; the sites also answer /metrics
+with 404 themselves.
 """
 
 from __future__ import annotations
@@ -38,12 +41,17 @@ REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 PREFIX = "tondonate_"
 
 
-def metrics_allowed(remote: str | None, authorization: str | None, token: str) -> bool:
-    """Whether a scrape from ``remote`` with this Authorization header is answered."""
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def metrics_allowed(remote: str | None, authorization: str | None, token: str, *, proxied: bool = False) -> bool:
+    """Whether a scrape from ``remote`` with this Authorization header is answered.
+    ``proxied``: the request names a client behind a proxy (a forwarding header), so a
+    loopback peer is the proxy on this host, not a local scraper."""
     if token:
         # compare_digest on bytes: the time taken does not tell how much of the token matched
         return hmac.compare_digest((authorization or "").encode(), f"Bearer {token}".encode())
-    if not remote:
+    if not remote or proxied:
         return False
     try:
         address = ipaddress.ip_address(remote)
@@ -57,7 +65,8 @@ def metrics_allowed(remote: str | None, authorization: str | None, token: str) -
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     token = app[appkeys.CONFIG].metrics.token
-    if not metrics_allowed(request.remote, request.headers.get("Authorization"), token):
+    proxied = any(name in request.headers for name in FORWARDING_HEADERS)
+    if not metrics_allowed(request.remote, request.headers.get("Authorization"), token, proxied=proxied):
         why = "a valid Authorization: Bearer token" if token else "a loopback client (or metrics.token)"
         raise ApiError(403, "forbidden", f"/metrics needs {why}")
     # The format the scraper asks for (Accept): Prometheus's text format, or OpenMetrics.
