@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -33,7 +34,11 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or Windows
             loop.add_signal_handler(sig, stop.set)
     try:
-        await runner.setup()  # opens the database, the bot... (cleanup_ctx); cleaned up below even if it fails
+        # Opens the database, the bot... (cleanup_ctx); cleaned up below even if it fails.  A stop
+        # during it (Telegram unreachable: getMe waiting for its timeout) cancels it: a quiet exit.
+        if not await _unless_stopped(runner.setup(), stop):
+            log.info("stopping before the start-up finished")
+            return
         site = web.TCPSite(runner, config.http.host, config.http.port)
         await site.start()
         log.info(
@@ -52,4 +57,21 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-    log.info("stopped")
+        log.info("stopped")
+
+
+async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Await ``work``, or cancel it when ``stop`` is set first; True when it finished."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()  # its error (a rejected token...), if any
+    return True
