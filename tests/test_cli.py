@@ -145,3 +145,20 @@ def test_progress_lines_when_stderr_is_not_a_terminal(capsys):
         "donations  800/1000 (80%, 24 s)",
         "donations  1000/1000 in 28.5 s",
     ]
+
+
+@pytest.mark.parametrize("command", [("serve",), ("payments", "reconcile"), ("payments", "refund", "x")])
+@pytest.mark.parametrize("token", ["notatoken", "123:", ":abc", "12a:abc", "123:abc def"])
+def test_a_malformed_token_is_one_line_at_once(run_cli, monkeypatch, command, token):
+    monkeypatch.setenv("TONDONATE_BOT_TOKEN", token)
+    run_cli("db", "migrate")
+    result = run_cli(*command)
+    assert result.exit_code == 1, result.output
+    assert "bot.token is malformed" in result.output and token not in result.output, result.output
+
+
+def test_the_token_check_accepts_real_looking_tokens():
+    from tondonate.config import Config, require_bot_token
+
+    for token in ("123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0", "123456:TEST-token"):
+        assert require_bot_token(Config().replace(bot={"token": token})) == token

@@ -9,18 +9,13 @@ from .options import pass_state, run
 
 @contextlib.asynccontextmanager
 async def _ledger_and_bot(config):
-    """The same ledger and bot the server uses, without polling."""
+    """The same ledger and bot the server uses, without polling (the token checked: _config_with_token)."""
     from ..bot.client import build_bot
-    from ..config import ConfigError, require_bot_token
     from ..db import open_database
     from ..db.migrate import migrate
     from ..ledger import open_ledger
     from ..settings import load_settings
 
-    try:
-        require_bot_token(config)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
     migrate(config.db.url)
     db = open_database(config.db.url)
     await db.start()
@@ -33,6 +28,18 @@ async def _ledger_and_bot(config):
     finally:
         await bot.session.close()
         await db.stop()
+
+
+def _config_with_token(state):
+    """The config, once its bot token is there and well-formed (before aiogram's seconds of import)."""
+    from ..config import ConfigError, require_bot_token
+
+    config = state.config()
+    try:
+        require_bot_token(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return config
 
 
 @click.group("payments")
@@ -50,10 +57,9 @@ def reconcile_cmd(state, full: bool) -> None:
     (exactly once, like the bot would) and applies refunds.  Safe to run at
     any time, also while the server runs.  `serve` does this at start-up.
     """
+    config = _config_with_token(state)
     from ..bot.stars import TelegramStars
     from ..ledger.reconcile import reconcile
-
-    config = state.config()
 
     async def go():
         async with _ledger_and_bot(config) as (ledger, bot):
@@ -85,7 +91,7 @@ def refund_cmd(state, charge_id: str) -> None:
 
     CHARGE_ID is the telegram_payment_charge_id.  Running it twice is safe.
     """
-    config = state.config()
+    config = _config_with_token(state)
 
     async def go():
         from aiogram.exceptions import TelegramBadRequest
