@@ -38,12 +38,50 @@ def test_migrate_then_up_to_date(run_cli):
     assert "applied  0001_initial" in status.output and "0 pending" in status.output
 
 
-def test_status_on_empty_database_shows_pending(run_cli):
+def test_status_on_empty_database_shows_pending(run_cli, tmp_path):
+    (tmp_path / "cli.db").touch()
     result = run_cli("db", "status")
     assert result.exit_code == 0 and "pending  0001_initial" in result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("config", "list"),
+        ("config", "get", "tons.decimals"),
+        ("config", "set", "tons.decimals", "3"),
+        ("config", "unset", "tons.decimals"),
+        ("users", "show", "1"),
+        ("users", "block", "1"),
+        ("db", "status"),
+        ("db", "check"),
+        ("payments", "refund", "x"),
+        ("payments", "reconcile"),
+    ],
+)
+def test_commands_refuse_a_missing_database_and_create_none(run_cli, tmp_path, monkeypatch, args):
+    monkeypatch.setenv("TONDONATE_BOT_TOKEN", "123:ABC")
+    result = run_cli(*args)
+    assert result.exit_code == 1, result.output
+    assert f"no database at sqlite:///{tmp_path / 'cli.db'}" in result.output, result.output
+    assert not (tmp_path / "cli.db").exists() and not (tmp_path / "tondonate.db").exists()
+
+
+def test_db_check_on_an_unmigrated_database_points_to_migrate(run_cli, tmp_path):
+    (tmp_path / "cli.db").touch()
+    result = run_cli("db", "check")
+    assert result.exit_code == 1 and "run `tondonate db migrate`" in result.output, result.output
+
+
+def test_config_set_names_the_database_it_changed(run_cli, tmp_path):
+    run_cli("db", "migrate")
+    result = run_cli("config", "set", "tons.decimals", "3")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"tons.decimals = 3 (in sqlite:///{tmp_path / 'cli.db'})"
+
+
 def test_config_set_get_unset(run_cli):
+    run_cli("db", "migrate")
     assert run_cli("config", "set", "tons.decimals", "3").exit_code == 0
     assert run_cli("config", "get", "tons.decimals").output.strip() == "3"
     listing = run_cli("config", "list").output
@@ -63,6 +101,7 @@ def test_config_set_get_unset(run_cli):
     ],
 )
 def test_bad_config_commands_fail_and_change_nothing(run_cli, args, fragment):
+    run_cli("db", "migrate")
     run_cli("config", "set", "tons.decimals", "4")
     result = run_cli(*args)
     assert result.exit_code != 0 and fragment in result.output
@@ -162,3 +201,12 @@ def test_the_token_check_accepts_real_looking_tokens():
 
     for token in ("123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0", "123456:TEST-token"):
         assert require_bot_token(Config().replace(bot={"token": token})) == token
+
+
+def test_database_urls_shown_to_the_operator():
+    from tondonate.redact import redact_db_url
+
+    assert redact_db_url("sqlite:////srv/tondonate_production_database/x.db") == (
+        "sqlite:////srv/tondonate_production_database/x.db"
+    )
+    assert redact_db_url("postgresql://bob:s3cret@db/tondonate") == "postgresql://bob:***@db/tondonate"

@@ -35,3 +35,12 @@ def redact_url(url: str, *, keep_user: bool = False) -> str:
     path = "/".join(MASK if segment and _TOKENISH.fullmatch(segment) else segment for segment in parts.path.split("/"))
     query = urlencode([(name, MASK) for name, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
     return urlunsplit((parts.scheme, host, path, query, ""))
+
+
+def redact_db_url(url: str) -> str:
+    """A database URL to show the operator: a SQLite URL as it is (a file path holds no secret,
+    and masking its long segments would hide which file), any other with its password masked
+    and its role kept."""
+    if url.lower().startswith("sqlite:") and "?" not in url and "#" not in url:
+        return url
+    return redact_url(url, keep_user=True)

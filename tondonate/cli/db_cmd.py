@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from ..db import DatabaseError
-from .options import pass_state, progress_bar, run, with_db
+from .options import existing_database, pass_state, progress_bar, run, with_db
 
 
 @click.group("db")
@@ -37,6 +37,7 @@ def status_cmd(state) -> None:
     from ..db.migrate import status
 
     config = state.config()
+    existing_database(config)
     try:
         states = status(config.db.url)
     except Exception as exc:
@@ -83,6 +84,7 @@ def check_cmd(state, fix: bool) -> None:
         return 0
 
     config = state.config()
+    existing_database(config, migrated=True)
     click.get_current_context().exit(run(with_db(config, go)))
 
 

@@ -4,7 +4,7 @@ import contextlib
 
 import click
 
-from .options import pass_state, run
+from .options import existing_database, pass_state, run
 
 
 @contextlib.asynccontextmanager
@@ -39,6 +39,7 @@ def _config_with_token(state):
         require_bot_token(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    existing_database(config)
     return config
 
 

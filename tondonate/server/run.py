@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..config import Config
 from ..db.migrate import migrate
-from ..redact import redact_url
+from ..redact import redact_db_url
 from .app import create_app
 from .http import HttpRunner
 
@@ -46,7 +46,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
             config.http.host,
             config.http.port,
             config.bot.mode,
-            redact_url(config.db.url, keep_user=True),
+            redact_db_url(config.db.url),
         )
         if ready:
             ready.set()
