@@ -210,3 +210,28 @@ def test_database_urls_shown_to_the_operator():
         "sqlite:////srv/tondonate_production_database/x.db"
     )
     assert redact_db_url("postgresql://bob:s3cret@db/tondonate") == "postgresql://bob:***@db/tondonate"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_config_is_accepted_before_and_after_the_command(run_cli, tmp_path, monkeypatch, where):
+    monkeypatch.delenv("TONDONATE_DB_URL")  # the file's db.url, then
+    other = tmp_path / "other.toml"
+    other.write_text(f'[db]\nurl = "sqlite:///{tmp_path / "other.db"}"\n')
+    args = ("--config", str(other), "db", "migrate") if where == "before" else ("db", "migrate", "--config", str(other))
+    assert run_cli(*args).exit_code == 0
+    assert (tmp_path / "other.db").is_file() and not (tmp_path / "cli.db").exists()
+    shown = run_cli("config", "set", "--config", str(other), "tons.decimals", "3")
+    assert shown.exit_code == 0 and "other.db" in shown.output, shown.output
+
+
+@pytest.mark.parametrize(
+    "command", [("serve",), ("db", "status"), ("config", "list"), ("users", "show"), ("payments", "reconcile")]
+)
+def test_every_command_documents_config(run_cli, command):
+    result = run_cli(*command, "--help")
+    assert result.exit_code == 0 and "--config" in result.output
+
+
+def test_serve_with_config_after_it_reads_that_file(run_cli, tmp_path):
+    result = run_cli("serve", "--config", str(tmp_path / "missing.toml"))
+    assert result.exit_code == 1 and "config file not found" in result.output, result.output

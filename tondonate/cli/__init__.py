@@ -9,7 +9,7 @@ from .config_cmd import config_group
 from .db_cmd import db_group
 from .demo_cmd import demo_cmd
 from .dev_cmd import dev_group
-from .options import pass_state, setup_logging
+from .options import CONFIG_HELP, pass_state, setup_logging
 from .payments_cmd import payments_group
 from .serve_cmd import serve_cmd
 from .users_cmd import users_group
@@ -22,7 +22,7 @@ from .users_cmd import users_group
     "config_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Config file (default: ./tondonate.toml when present).",
+    help=CONFIG_HELP + " Also accepted after the command.",
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-v: debug for tondonate, -vv: everything).")
 @click.pass_context

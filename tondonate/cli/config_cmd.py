@@ -5,7 +5,7 @@ import orjson
 
 from ..redact import redact_db_url
 from ..settings import SPECS, SettingError, load_settings, parse_cli_value, set_setting, unset_setting
-from .options import existing_database, pass_state, run, with_db
+from .options import config_option, existing_database, pass_state, run, with_db
 
 
 def _show(value) -> str:
@@ -50,6 +50,7 @@ def _on_db(state, work, *, write: bool = False):
 
 
 @config_group.command("list")
+@config_option
 @pass_state.decorator
 def list_cmd(state) -> None:
     """Every setting with its value and where it comes from."""
@@ -61,6 +62,7 @@ def list_cmd(state) -> None:
 
 @config_group.command("get")
 @_key_arg
+@config_option
 @pass_state.decorator
 def get_cmd(state, key: str) -> None:
     """Print one setting's value."""
@@ -72,6 +74,7 @@ def get_cmd(state, key: str) -> None:
 @config_group.command("set")
 @_key_arg
 @click.argument("value", metavar="VALUE")
+@config_option
 @pass_state.decorator
 def set_cmd(state, key: str, value: str) -> None:
     """Set KEY to VALUE (validated; nothing changes when it is not allowed)."""
@@ -88,6 +91,7 @@ def set_cmd(state, key: str, value: str) -> None:
 
 @config_group.command("unset")
 @_key_arg
+@config_option
 @pass_state.decorator
 def unset_cmd(state, key: str) -> None:
     """Remove KEY from the database: the toml [settings] value or the default applies again."""

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from ..db import DatabaseError
-from .options import existing_database, pass_state, progress_bar, run, with_db
+from .options import config_option, existing_database, pass_state, progress_bar, run, with_db
 
 
 @click.group("db")
@@ -14,6 +14,7 @@ def db_group() -> None:
 
 
 @db_group.command("migrate")
+@config_option
 @pass_state.decorator
 def migrate_cmd(state) -> None:
     """Apply pending migrations (safe to run while another process does too)."""
@@ -31,6 +32,7 @@ def migrate_cmd(state) -> None:
 
 
 @db_group.command("status")
+@config_option
 @pass_state.decorator
 def status_cmd(state) -> None:
     """List migrations and whether each is applied."""
@@ -50,6 +52,7 @@ def status_cmd(state) -> None:
 
 @db_group.command("check")
 @click.option("--fix", is_flag=True, help="Rewrite the aggregates from the recomputation (one transaction).")
+@config_option
 @pass_state.decorator
 def check_cmd(state, fix: bool) -> None:
     """Recompute every leaderboard aggregate from the donations and compare.

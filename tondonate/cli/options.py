@@ -37,6 +37,29 @@ class State:
 pass_state = SimpleNamespace(State=State, decorator=click.make_pass_decorator(State))
 
 
+CONFIG_HELP = "Config file (default: ./tondonate.toml when present)."
+
+
+def _set_config_path(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        state = ctx.find_object(State)  # made by the group, before any option of a command
+        if state is not None:
+            state.config_path, state._config = value, None
+
+
+def config_option(f):
+    """``--config FILE`` on a command, as well as before it: ``tondonate serve --config x.toml``
+    is ``tondonate --config x.toml serve``."""
+    return click.option(
+        "--config",
+        type=click.Path(dir_okay=False),
+        default=None,
+        expose_value=False,
+        callback=_set_config_path,
+        help=CONFIG_HELP,
+    )(f)
+
+
 class RedactFilter(logging.Filter):
     """Replaces the bot token wherever it would appear in a log line (URLs, errors)."""
 

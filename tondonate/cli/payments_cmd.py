@@ -4,7 +4,7 @@ import contextlib
 
 import click
 
-from .options import existing_database, pass_state, run
+from .options import config_option, existing_database, pass_state, run
 
 
 @contextlib.asynccontextmanager
@@ -50,6 +50,7 @@ def payments_group() -> None:
 
 @payments_group.command("reconcile")
 @click.option("--full", is_flag=True, help="Reread all of Telegram's history, not just what is new since the last run.")
+@config_option
 @pass_state.decorator
 def reconcile_cmd(state, full: bool) -> None:
     """Credit every Stars payment Telegram has and the ledger lacks.
@@ -86,6 +87,7 @@ def reconcile_cmd(state, full: bool) -> None:
 
 @payments_group.command("refund")
 @click.argument("charge_id")
+@config_option
 @pass_state.decorator
 def refund_cmd(state, charge_id: str) -> None:
     """Refund a Stars payment to its payer and take its tons off every board.

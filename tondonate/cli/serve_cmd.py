@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import click
 
-from .options import pass_state, run
+from .options import config_option, pass_state, run
 
 
 @click.command("serve")
 @click.option("--host", default=None, help="Listen address (default: http.host, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Listen port (default: http.port, 8080).")
+@config_option
 @pass_state.decorator
 def serve_cmd(state, host: str | None, port: int | None) -> None:
     """Run the Mini App server and the Telegram bot in one process.

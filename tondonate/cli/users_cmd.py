@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from .options import existing_database, pass_state, run, with_db
+from .options import config_option, existing_database, pass_state, run, with_db
 
 
 @click.group("users")
@@ -28,6 +28,7 @@ def _set_blocked(state, tg_id: int, blocked: bool) -> None:
 
 @users_group.command("block")
 @click.argument("tg_id", type=int)
+@config_option
 @pass_state.decorator
 def block_cmd(state, tg_id: int) -> None:
     """Block the user TG_ID."""
@@ -36,6 +37,7 @@ def block_cmd(state, tg_id: int) -> None:
 
 @users_group.command("unblock")
 @click.argument("tg_id", type=int)
+@config_option
 @pass_state.decorator
 def unblock_cmd(state, tg_id: int) -> None:
     """Unblock the user TG_ID."""
@@ -44,6 +46,7 @@ def unblock_cmd(state, tg_id: int) -> None:
 
 @users_group.command("show")
 @click.argument("tg_id", type=int)
+@config_option
 @pass_state.decorator
 def show_cmd(state, tg_id: int) -> None:
     """The user TG_ID: profile, referrer, totals."""
