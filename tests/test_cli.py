@@ -235,3 +235,8 @@ def test_every_command_documents_config(run_cli, command):
 def test_serve_with_config_after_it_reads_that_file(run_cli, tmp_path):
     result = run_cli("serve", "--config", str(tmp_path / "missing.toml"))
     assert result.exit_code == 1 and "config file not found" in result.output, result.output
+
+
+def test_serve_help_names_the_token_and_the_mini_app_url(run_cli):
+    result = run_cli("serve", "--help")
+    assert "TONDONATE_BOT_TOKEN" in result.output and "TONDONATE_WEBAPP_URL" in result.output

@@ -86,6 +86,8 @@ async def test_serve_polls_answers_health_and_stops_on_signal(tmp_path, botapi, 
     assert elapsed < 5, f"took {elapsed:.1f}s to stop"
     assert TOKEN not in stderr and TOKEN.split(":")[1] not in stderr
     assert "stopped" in stderr
+    # No webapp.url: said at start-up, before anyone sends /start.
+    assert "webapp.url is not set" in stderr.split("tondonate serving on")[0], stderr
 
 
 async def test_serve_with_a_rejected_token_fails_clearly(tmp_path, botapi):

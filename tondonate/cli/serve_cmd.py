@@ -16,6 +16,13 @@ def serve_cmd(state, host: str | None, port: int | None) -> None:
     Applies pending database migrations, serves the Mini App and its API over
     HTTP, and receives bot updates by long polling (or by webhook when
     bot.mode = "webhook").  Stop it with Ctrl-C or SIGTERM.
+
+    \b
+    Needs, in tondonate.toml or the environment:
+      bot.token    TONDONATE_BOT_TOKEN   the token @BotFather gave (required)
+      webapp.url   TONDONATE_WEBAPP_URL  the public HTTPS URL of this server, for
+                                         the /start button that opens the Mini App
+    and uses db.url (TONDONATE_DB_URL, default sqlite:///tondonate.db).
     """
     from ..config import ConfigError, require_bot_token
     from ..server import StartupError, serve

@@ -26,6 +26,11 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None, stop: asy
     applied = await asyncio.to_thread(migrate, config.db.url)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
+    if not config.webapp.url:
+        log.warning(
+            "webapp.url is not set (TONDONATE_WEBAPP_URL): /start cannot offer the Mini App button; "
+            "set it to the public HTTPS URL of this server"
+        )
     app = create_app(config)
     runner = HttpRunner(app, config.http, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
     stop = stop or asyncio.Event()
