@@ -195,8 +195,8 @@ async def test_three_tabs_and_my_place(seeded, open_app):
     assert [(tid, rank) for tid, rank, _ in all_time] == [
         (f"row-{u['id']}", str(r)) for r, u in enumerate([ANNA, IVAN, OLGA, MASHA, DIMA, ALICE, PAVEL], 1)
     ]
-    assert all_time[0][2].endswith("@anna_star 500,00 тонов")
-    assert all_time[1][2].endswith("Иван 290,00 тонов")  # no username: the first name
+    assert all_time[0][2].endswith("@anna_star 500,00 тона")
+    assert all_time[1][2].endswith("Иван 290,00 тона")  # no username: the first name
     assert "Вы" in all_time[3][2]  # my own row is marked
     assert await app.page.locator(f"[data-testid='row-{MASHA['id']}'].mine").count() == 1
     await expect_place(me_block, rank="4", text="Вы: #4")
@@ -204,7 +204,7 @@ async def test_three_tabs_and_my_place(seeded, open_app):
     await app.testid("tab-week").click()
     week = await rows(app, "week")
     assert [tid for tid, _, _ in week] == [f"row-{u['id']}" for u in (ANNA, OLGA, MASHA, ALICE, IVAN, PAVEL)]
-    assert week[4][2].endswith("Иван 40,00 тонов")  # only this week's donation
+    assert week[4][2].endswith("Иван 40,00 тона")  # only this week's donation
     info = app.testid("week-info")
     _, page = await server.call("GET", "/api/leaderboard/week", MASHA)
     assert await info.get_attribute("data-week-key") == page["week_key"]
@@ -214,8 +214,8 @@ async def test_three_tabs_and_my_place(seeded, open_app):
     await app.testid("tab-referrals").click()
     referrals = await rows(app, "referrals")
     assert [tid for tid, _, _ in referrals] == [f"row-{u['id']}" for u in (ANNA, OLGA, MASHA)]
-    assert referrals[0][2].endswith("@anna_star 3 реферала 425,00 тонов")
-    assert referrals[1][2].endswith("@olga_moon 1 реферал 75,00 тонов")
+    assert referrals[0][2].endswith("@anna_star 3 реферала 425,00 тона")
+    assert referrals[1][2].endswith("@olga_moon 1 реферал 75,00 тона")
     await expect_place(me_block, rank="3", text="Вы: #3")
     await expect(app.testid("my-referrals-count")).to_have_text("1")
 
@@ -262,7 +262,7 @@ async def test_pay_first_place_appears_without_reload(server, telegram, open_app
 
     thanks = app.page.locator("[data-testid='thanks'][data-result='credited']")
     await thanks.wait_for(timeout=10_000)
-    assert "Зачислено 100,00 тонов" in await thanks.inner_text()
+    assert "Зачислено 100,00 тона" in await thanks.inner_text()
     assert await app.testid("thanks-rank").inner_text() == "Ваше место: #1"
     haptics = [e["data"] for e in await app.events("web_app_trigger_haptic_feedback")]
     assert {"type": "notification", "notification_type": "success"} in haptics
@@ -272,7 +272,7 @@ async def test_pay_first_place_appears_without_reload(server, telegram, open_app
     row = app.testid(f"row-{payer['id']}")
     await row.wait_for()
     assert await row.get_attribute("data-rank") == "1"
-    assert " ".join((await row.inner_text()).split()).endswith("@victor Вы 100,00 тонов")
+    assert " ".join((await row.inner_text()).split()).endswith("@victor Вы 100,00 тона")
     await expect_place(me_block, rank="1", text="Вы: #1")
     row_db = await server.db_fetchrow("SELECT stars_amount, status FROM payments WHERE tg_id = $1", payer["id"])
     assert (row_db["stars_amount"], row_db["status"]) == (100, "paid")
