@@ -361,3 +361,21 @@ async def test_act_donate_cancel_and_invite_a_friend_in_chromium(demo, chromium)
             assert not errors, errors
         finally:
             await browser.close()
+
+
+def test_demo_host_and_app_port_options(tmp_path, monkeypatch):
+    """--host and --app-port reach the listening sockets; a host other than loopback is warned about."""
+    from click.testing import CliRunner
+
+    from tondonate.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["demo", "--host", "192.0.2.1", "--port", "0"], catch_exceptions=False)
+    assert result.exit_code == 1 and "cannot listen on 192.0.2.1:0" in result.output, result.output
+    assert "anyone who can reach this machine" in result.output
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        quiet = CliRunner().invoke(cli, ["demo", "--port", "0", "--app-port", str(port)], catch_exceptions=False)
+    assert "anyone" not in quiet.output and f"cannot listen on 127.0.0.1:{port}" in quiet.output, quiet.output

@@ -15,8 +15,11 @@ from tondonate.i18n import lang_of, t, tons_phrase
         ("22", "22 тона"),
         ("112", "112 тонов"),
         ("0.63", "0,63 тона"),
-        ("1.00", "1,00 тон"),
-        ("500.00", "500,00 тонов"),
+        ("1.00", "1,00 тона"),  # a number with a fractional part, even ,00: the genitive singular
+        ("500.00", "500,00 тона"),
+        ("561.00", "561,00 тона"),
+        ("367.00", "367,00 тона"),
+        ("2.0", "2,0 тона"),
         ("21784.50", "21784,50 тона"),
     ],
 )
@@ -24,8 +27,12 @@ def test_russian_tons(amount, expected):
     assert tons_phrase("ru", amount) == expected
 
 
-def test_english_tons():
-    assert tons_phrase("en", "1") == "1 ton" and tons_phrase("en", "12.50") == "12.50 tons"
+@pytest.mark.parametrize(
+    "amount, expected",
+    [("1", "1 ton"), ("2", "2 tons"), ("0", "0 tons"), ("1.00", "1.00 tons"), ("12.50", "12.50 tons")],
+)
+def test_english_tons(amount, expected):
+    assert tons_phrase("en", amount) == expected
 
 
 def test_language_choice_and_texts():

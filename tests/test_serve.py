@@ -90,6 +90,8 @@ async def test_serve_polls_answers_health_and_stops_on_signal(tmp_path, botapi, 
     assert elapsed < 5, f"took {elapsed:.1f}s to stop"
     assert TOKEN not in stderr and TOKEN.split(":")[1] not in stderr
     assert "stopped" in stderr
+    # No webapp.url: said at start-up, before anyone sends /start.
+    assert "webapp.url is not set" in stderr.split("tondonate serving on")[0], stderr
 
 
 async def test_serve_with_a_rejected_token_fails_clearly(tmp_path, botapi):
@@ -112,3 +114,44 @@ async def test_serve_on_a_busy_port_fails_clearly(tmp_path, botapi):
         returncode = await asyncio.wait_for(proc.wait(), timeout=60)
     stderr = (await proc.stderr.read()).decode()
     assert returncode == 1 and "cannot listen" in stderr, stderr
+
+
+async def test_serve_stopped_while_telegram_hangs_exits_quietly(tmp_path, botapi):
+    """SIGTERM while getMe is still waiting for an unreachable Telegram: a quiet exit 0, promptly."""
+    botapi.hold("getMe")  # Telegram accepts the connection and never answers
+    port = free_port()
+    proc = await start_serve(tmp_path, botapi, f"sqlite:///{tmp_path / 'x.db'}", port)
+    try:
+        await botapi.wait_for_call("getMe", timeout=60)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(proc.wait(), timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stderr = (await proc.stderr.read()).decode()
+    assert returncode == 0, stderr
+    assert "Traceback" not in stderr and "stopped" in stderr, stderr
+    assert elapsed < 5, f"took {elapsed:.1f}s to stop"
+
+
+async def test_serve_stopped_while_telegram_fails_exits_quietly(tmp_path, botapi):
+    """getMe, getUpdates and the reconcile all failing (retrying): SIGTERM still stops with 0 and no traceback."""
+    for method in ("getMe", "getUpdates", "getStarTransactions"):
+        botapi.fail_next(method, 502, times=1000)
+    port = free_port()
+    proc = await start_serve(tmp_path, botapi, f"sqlite:///{tmp_path / 'x.db'}", port)
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)
+        await botapi.wait_for_call("getStarTransactions", timeout=10)
+        proc.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(proc.wait(), timeout=10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stderr = (await proc.stderr.read()).decode()
+    assert returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr

@@ -195,8 +195,8 @@ async def test_three_tabs_and_my_place(seeded, open_app):
     assert [(tid, rank) for tid, rank, _ in all_time] == [
         (f"row-{u['id']}", str(r)) for r, u in enumerate([ANNA, IVAN, OLGA, MASHA, DIMA, ALICE, PAVEL], 1)
     ]
-    assert all_time[0][2].endswith("@anna_star 500,00 тонов")
-    assert all_time[1][2].endswith("Иван 290,00 тонов")  # no username: the first name
+    assert all_time[0][2].endswith("@anna_star 500,00 тона")
+    assert all_time[1][2].endswith("Иван 290,00 тона")  # no username: the first name
     assert "Вы" in all_time[3][2]  # my own row is marked
     assert await app.page.locator(f"[data-testid='row-{MASHA['id']}'].mine").count() == 1
     await expect_place(me_block, rank="4", text="Вы: #4")
@@ -204,7 +204,7 @@ async def test_three_tabs_and_my_place(seeded, open_app):
     await app.testid("tab-week").click()
     week = await rows(app, "week")
     assert [tid for tid, _, _ in week] == [f"row-{u['id']}" for u in (ANNA, OLGA, MASHA, ALICE, IVAN, PAVEL)]
-    assert week[4][2].endswith("Иван 40,00 тонов")  # only this week's donation
+    assert week[4][2].endswith("Иван 40,00 тона")  # only this week's donation
     info = app.testid("week-info")
     _, page = await server.call("GET", "/api/leaderboard/week", MASHA)
     assert await info.get_attribute("data-week-key") == page["week_key"]
@@ -214,8 +214,8 @@ async def test_three_tabs_and_my_place(seeded, open_app):
     await app.testid("tab-referrals").click()
     referrals = await rows(app, "referrals")
     assert [tid for tid, _, _ in referrals] == [f"row-{u['id']}" for u in (ANNA, OLGA, MASHA)]
-    assert referrals[0][2].endswith("@anna_star 3 реферала 425,00 тонов")
-    assert referrals[1][2].endswith("@olga_moon 1 реферал 75,00 тонов")
+    assert referrals[0][2].endswith("@anna_star 3 реферала 425,00 тона")
+    assert referrals[1][2].endswith("@olga_moon 1 реферал 75,00 тона")
     await expect_place(me_block, rank="3", text="Вы: #3")
     await expect(app.testid("my-referrals-count")).to_have_text("1")
 
@@ -262,7 +262,7 @@ async def test_pay_first_place_appears_without_reload(server, telegram, open_app
 
     thanks = app.page.locator("[data-testid='thanks'][data-result='credited']")
     await thanks.wait_for(timeout=10_000)
-    assert "Зачислено 100,00 тонов" in await thanks.inner_text()
+    assert "Зачислено 100,00 тона" in await thanks.inner_text()
     assert await app.testid("thanks-rank").inner_text() == "Ваше место: #1"
     haptics = [e["data"] for e in await app.events("web_app_trigger_haptic_feedback")]
     assert {"type": "notification", "notification_type": "success"} in haptics
@@ -272,7 +272,7 @@ async def test_pay_first_place_appears_without_reload(server, telegram, open_app
     row = app.testid(f"row-{payer['id']}")
     await row.wait_for()
     assert await row.get_attribute("data-rank") == "1"
-    assert " ".join((await row.inner_text()).split()).endswith("@victor Вы 100,00 тонов")
+    assert " ".join((await row.inner_text()).split()).endswith("@victor Вы 100,00 тона")
     await expect_place(me_block, rank="1", text="Вы: #1")
     row_db = await server.db_fetchrow("SELECT stars_amount, status FROM payments WHERE tg_id = $1", payer["id"])
     assert (row_db["stars_amount"], row_db["status"]) == (100, "paid")
@@ -421,6 +421,77 @@ async def test_the_sheet_shows_the_age_of_a_fetched_rate(browser, telegram, tmp_
 
 
 # -- inviting ---------------------------------------------------------------------------
+
+
+NARROW_LAYOUT_JS = """() => {
+  const box = (el) => el.getBoundingClientRect();
+  const problems = [];
+  const doc = document.documentElement;
+  if (doc.scrollWidth > doc.clientWidth) problems.push(`page scrolls sideways: ${doc.scrollWidth} > ${doc.clientWidth}`);
+  const overlap = (a, b) => box(a).right > box(b).left + 0.5 && box(b).right > box(a).left + 0.5;
+  for (const row of document.querySelectorAll('[data-testid^="row-"]')) {
+    const id = row.dataset.testid;
+    const name = row.querySelector('.row-name-text');
+    if (!name) { problems.push(`${id}: no .row-name-text`); continue; }
+    const style = getComputedStyle(name);
+    if (name.scrollWidth > name.clientWidth && style.textOverflow !== 'ellipsis')
+      problems.push(`${id}: the name is cut without an ellipsis`);
+    const amount = row.querySelector('.amount');
+    if (box(row.querySelector('.row-main')).right > box(amount).left + 0.5) problems.push(`${id}: the name runs into the amount`);
+    if (box(amount).right > box(row).right + 0.5) problems.push(`${id}: the amount overflows the row`);
+    const num = amount.querySelector('.amount-num');
+    if (num.scrollWidth > num.clientWidth + 0.5) problems.push(`${id}: the amount is clipped`);
+    const chip = row.querySelector('.you-chip');
+    if (chip) {
+      if (chip.scrollWidth > chip.clientWidth + 0.5 || box(chip).width < 20) problems.push(`${id}: the chip is squeezed (${box(chip).width}px)`);
+      if (overlap(name, chip)) problems.push(`${id}: the name overlaps the chip`);
+      if (box(chip).right > box(row.querySelector('.row-main')).right + 0.5) problems.push(`${id}: the chip is pushed out`);
+    }
+  }
+  const tabs = [...document.querySelectorAll('.tab')];
+  tabs.forEach((tab, i) => {
+    if (tab.scrollWidth > tab.clientWidth + 0.5) problems.push(`${tab.id}: its label is clipped`);
+    if (i && overlap(tabs[i - 1], tab)) problems.push(`${tab.id} overlaps ${tabs[i - 1].id}`);
+  });
+  const pill = document.querySelector('.tabs-pill');
+  const active = document.querySelector('.tab.active');
+  if (Math.abs(box(pill).left - box(active).left) > 1 || Math.abs(box(pill).width - box(active).width) > 1)
+    problems.push(`the pill (${box(pill).left}+${box(pill).width}) is not under the active tab (${box(active).left}+${box(active).width})`);
+  const label = document.querySelector('.week-count-label');
+  if (label) {
+    const lines = Math.round(box(label).height / parseFloat(getComputedStyle(label).lineHeight || '17'));
+    if (box(label).height > 2 * 20) problems.push(`"${label.innerText}" wraps onto ${lines} lines (${box(label).height}px)`);
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize(
+    "server_settings", [{"rate.static_tons_per_star": "999.1234", "tons.decimals": 4, "leaderboard.page_size": 50}]
+)
+async def test_a_320px_frame_with_long_names_and_amounts(server, open_app):
+    """A 320 px Mini App frame: a 64-character name, a right-to-left one and a 12-digit amount
+    with 4 decimals; nothing overflows, is cut without an ellipsis, or overlaps."""
+    long = tg_user(700_300_001, "Александра-Виктория " * 3 + "Константиновна")  # 74 -> cut to 64
+    long["first_name"] = long["first_name"][:64]
+    rtl = tg_user(700_300_002, "عبد الرحمن بن محمد بن عبد الله الشمري من مدينة الرياض")
+    rich = tg_user(700_300_003, "Крез")
+    await asyncio.gather(server.donate(rich, 10_000), server.donate(long, 25), server.donate(rtl, 50))
+    await server.donate(rich, 9_999)
+    await server.wait_credited(rich, "19981468.8766")  # 12 digits, 4 of them decimals
+
+    app = await open_app(server, long, viewport={"width": 320, "height": 640})
+    board = await rows(app, "all")
+    assert board[0][2].startswith("1") and "8766 тона" in board[0][2], board
+    problems = await app.page.evaluate(NARROW_LAYOUT_JS)
+    assert not problems, "\n".join(problems)
+    for tab in ("week", "referrals"):
+        await app.testid(f"tab-{tab}").click()
+        if tab == "week":
+            await app.testid("board-week").wait_for()
+        await app.page.wait_for_timeout(700)  # the pill's spring (no referrals here: an empty board)
+        problems = await app.page.evaluate(NARROW_LAYOUT_JS)
+        assert not problems, f"{tab}: " + "\n".join(problems)
 
 
 async def test_invite_link_and_friend_attached(server, telegram, open_app):

@@ -338,9 +338,10 @@ class MiniApp:
         theme: dict | None = None,
         start_param: str | None = None,
         lite: bool = False,
+        viewport: dict | None = None,
     ) -> MiniApp:
         context = await browser.new_context(
-            viewport=VIEWPORT,
+            viewport=viewport or VIEWPORT,
             device_scale_factor=1,
             is_mobile=True,
             has_touch=True,

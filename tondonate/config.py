@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -187,10 +188,21 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
     return config
 
 
+# What @BotFather gives: the bot's numeric id, a colon, then a secret of URL-safe characters
+# (35 of them today; the length is Telegram's business, so any is accepted).
+BOT_TOKEN_FORMAT = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+
+
 def require_bot_token(config: Config) -> str:
-    """The bot token, or ConfigError saying where to set it (every command that needs it asks here)."""
+    """The bot token, or ConfigError saying where to set it or that it is malformed (every
+    command that needs it asks here, before importing aiogram)."""
     if not config.bot.token:
         raise ConfigError("bot.token is not set: put it in tondonate.toml or set TONDONATE_BOT_TOKEN")
+    if not BOT_TOKEN_FORMAT.fullmatch(config.bot.token):
+        raise ConfigError(
+            "bot.token is malformed: expected <bot id>:<secret> as @BotFather gives it "
+            "(digits, a colon, letters, digits, - and _); check TONDONATE_BOT_TOKEN or tondonate.toml"
+        )
     return config.bot.token
 
 

@@ -45,10 +45,10 @@ def tons_phrase(lang: str, amount: str) -> str:
     if lang == "en":
         return f"{amount} {'ton' if amount == '1' else 'tons'}"
     number = amount.replace(".", ",")
-    whole, _, fraction = amount.partition(".")
-    if fraction.strip("0"):  # a fraction takes the genitive singular: 0,63 тона
+    whole, point, _ = amount.partition(".")
+    if point:  # a number with a fractional part, even ,00, takes the genitive singular: 0,63 / 561,00 тона
         return f"{number} тона"
-    n = abs(int(whole))  # 500,00 тонов, like the Mini App says
+    n = abs(int(whole))
     if n % 10 == 1 and n % 100 != 11:
         return f"{number} тон"
     if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:

@@ -51,3 +51,12 @@ def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
     if "auth_date" in text:
         text = _INIT_DATA.sub(INIT_DATA_MASK, text)
     return text
+
+
+def redact_db_url(url: str) -> str:
+    """A database URL to show the operator: a SQLite URL as it is (a file path holds no secret,
+    and masking its long segments would hide which file), any other with its password masked
+    and its role kept."""
+    if url.lower().startswith("sqlite:") and "?" not in url and "#" not in url:
+        return url
+    return redact_url(url, keep_user=True)

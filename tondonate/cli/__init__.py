@@ -10,7 +10,7 @@ from .db_cmd import db_group
 from .demo_cmd import demo_cmd
 from .dev_cmd import dev_group
 from .doctor_cmd import doctor_cmd
-from .options import pass_state, setup_logging
+from .options import CONFIG_HELP, pass_state, setup_logging
 from .payments_cmd import payments_group
 from .serve_cmd import serve_cmd
 from .users_cmd import users_group
@@ -23,7 +23,7 @@ from .users_cmd import users_group
     "config_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Config file (default: ./tondonate.toml when present).",
+    help=CONFIG_HELP + " Also accepted after the command.",
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-v: debug for tondonate, -vv: everything).")
 @click.pass_context

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from ..db import DatabaseError
-from .options import pass_state, progress_bar, run, with_db
+from .options import config_option, existing_database, pass_state, progress_bar, run, with_db
 
 
 @click.group("db")
@@ -14,6 +14,7 @@ def db_group() -> None:
 
 
 @db_group.command("migrate")
+@config_option
 @pass_state.decorator
 def migrate_cmd(state) -> None:
     """Apply pending migrations (safe to run while another process does too)."""
@@ -31,12 +32,14 @@ def migrate_cmd(state) -> None:
 
 
 @db_group.command("status")
+@config_option
 @pass_state.decorator
 def status_cmd(state) -> None:
     """List migrations and whether each is applied."""
     from ..db.migrate import status
 
     config = state.config()
+    existing_database(config)
     try:
         states = status(config.db.url)
     except Exception as exc:
@@ -49,6 +52,7 @@ def status_cmd(state) -> None:
 
 @db_group.command("check")
 @click.option("--fix", is_flag=True, help="Rewrite the aggregates from the recomputation (one transaction).")
+@config_option
 @pass_state.decorator
 def check_cmd(state, fix: bool) -> None:
     """Recompute every leaderboard aggregate from the donations and compare.
@@ -83,6 +87,7 @@ def check_cmd(state, fix: bool) -> None:
         return 0
 
     config = state.config()
+    existing_database(config, migrated=True)
     click.get_current_context().exit(run(with_db(config, go)))
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from .options import pass_state, progress_bar, run
+from .options import config_option, pass_state, progress_bar, run
 
 
 @click.group("dev")
@@ -31,6 +31,7 @@ def dev_group() -> None:
 @click.option(
     "--seed", "random_seed", type=int, default=1, show_default=True, help="Random seed (same seed, same data)."
 )
+@config_option
 @pass_state.decorator
 def seed_cmd(state, users: int, donations: int, weeks: int, random_seed: int) -> None:
     """Fill the database with realistic users, donations and referral trees.

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import click
 
-from .options import pass_state, run
+from .options import config_option, pass_state, run
 
 
 @click.command("doctor")
+@config_option
 @pass_state.decorator
 def doctor_cmd(state) -> None:
     """Check that this deployment is set up right, one line per check.

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import click
@@ -38,6 +39,29 @@ class State:
 pass_state = SimpleNamespace(State=State, decorator=click.make_pass_decorator(State))
 
 
+CONFIG_HELP = "Config file (default: ./tondonate.toml when present)."
+
+
+def _set_config_path(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        state = ctx.find_object(State)  # made by the group, before any option of a command
+        if state is not None:
+            state.config_path, state._config = value, None
+
+
+def config_option(f):
+    """``--config FILE`` on a command, as well as before it: ``tondonate serve --config x.toml``
+    is ``tondonate --config x.toml serve``."""
+    return click.option(
+        "--config",
+        type=click.Path(dir_okay=False),
+        default=None,
+        expose_value=False,
+        callback=_set_config_path,
+        help=CONFIG_HELP,
+    )(f)
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=logging.WARNING if verbose < 2 else logging.DEBUG, format=LOG_FORMAT, stream=sys.stderr)
@@ -51,6 +75,40 @@ def run(coro):
         return asyncio.run(coro)
     except DatabaseError as exc:
         raise click.ClickException(f"database error: {exc}") from None
+
+
+def existing_database(config: Config, *, migrated: bool = False) -> None:
+    """Refuse a SQLite database file that is not there (instead of creating an empty one
+    wherever the command runs), naming the URL looked at; with ``migrated``, refuse one with
+    pending migrations too.  Only ``serve``, ``db migrate`` and ``demo`` create a database."""
+    from ..db import dialect_of
+    from ..db.sqlite import path_from_url
+    from ..redact import redact_db_url
+
+    url = config.db.url
+    try:
+        sqlite = dialect_of(url) == "sqlite"
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    if sqlite:
+        path = path_from_url(url)
+        if path != ":memory:" and not Path(path).is_file():
+            raise click.ClickException(
+                f"no database at {redact_db_url(url)} ({Path(path).resolve()} does not exist): "
+                "set db.url (TONDONATE_DB_URL, --config), or create it with `tondonate db migrate`"
+            )
+    if migrated:
+        from ..db.migrate import status
+
+        try:
+            pending = [m.id for m in status(url) if not m.applied]
+        except Exception as exc:
+            raise click.ClickException(f"cannot read the migrations of {redact_db_url(url)}: {exc}") from None
+        if pending:
+            raise click.ClickException(
+                f"the database at {redact_db_url(url)} has pending migrations "
+                f"({', '.join(pending)}): run `tondonate db migrate` first"
+            )
 
 
 async def with_db(config: Config, fn):

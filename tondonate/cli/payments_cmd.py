@@ -4,23 +4,18 @@ import contextlib
 
 import click
 
-from .options import pass_state, run
+from .options import config_option, existing_database, pass_state, run
 
 
 @contextlib.asynccontextmanager
 async def _ledger_and_bot(config):
-    """The same ledger and bot the server uses, without polling."""
+    """The same ledger and bot the server uses, without polling (the token checked: _config_with_token)."""
     from ..bot.client import build_bot
-    from ..config import ConfigError, require_bot_token
     from ..db import open_database
     from ..db.migrate import migrate
     from ..ledger import open_ledger
     from ..settings import load_settings
 
-    try:
-        require_bot_token(config)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
     migrate(config.db.url)
     db = open_database(config.db.url)
     await db.start()
@@ -35,6 +30,19 @@ async def _ledger_and_bot(config):
         await db.stop()
 
 
+def _config_with_token(state):
+    """The config, once its bot token is there and well-formed (before aiogram's seconds of import)."""
+    from ..config import ConfigError, require_bot_token
+
+    config = state.config()
+    try:
+        require_bot_token(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    existing_database(config)
+    return config
+
+
 @click.group("payments")
 def payments_group() -> None:
     """Stars payments: reconcile with Telegram, refund."""
@@ -42,6 +50,7 @@ def payments_group() -> None:
 
 @payments_group.command("reconcile")
 @click.option("--full", is_flag=True, help="Reread all of Telegram's history, not just what is new since the last run.")
+@config_option
 @pass_state.decorator
 def reconcile_cmd(state, full: bool) -> None:
     """Credit every Stars payment Telegram has and the ledger lacks.
@@ -50,10 +59,9 @@ def reconcile_cmd(state, full: bool) -> None:
     (exactly once, like the bot would) and applies refunds.  Safe to run at
     any time, also while the server runs.  `serve` does this at start-up.
     """
+    config = _config_with_token(state)
     from ..bot.stars import TelegramStars
     from ..ledger.reconcile import reconcile
-
-    config = state.config()
 
     async def go():
         async with _ledger_and_bot(config) as (ledger, bot):
@@ -79,13 +87,14 @@ def reconcile_cmd(state, full: bool) -> None:
 
 @payments_group.command("refund")
 @click.argument("charge_id")
+@config_option
 @pass_state.decorator
 def refund_cmd(state, charge_id: str) -> None:
     """Refund a Stars payment to its payer and take its tons off every board.
 
     CHARGE_ID is the telegram_payment_charge_id.  Running it twice is safe.
     """
-    config = state.config()
+    config = _config_with_token(state)
 
     async def go():
         from aiogram.exceptions import TelegramBadRequest

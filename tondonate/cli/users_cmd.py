@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from .options import pass_state, run, with_db
+from .options import config_option, existing_database, pass_state, run, with_db
 
 
 @click.group("users")
@@ -19,6 +19,7 @@ def _set_blocked(state, tg_id: int, blocked: bool) -> None:
     from ..users import set_blocked
 
     config = state.config()
+    existing_database(config)
     migrate(config.db.url)
     if not run(with_db(config, lambda db: set_blocked(db, tg_id, blocked))):
         raise click.ClickException(f"no user with Telegram id {tg_id}")
@@ -27,6 +28,7 @@ def _set_blocked(state, tg_id: int, blocked: bool) -> None:
 
 @users_group.command("block")
 @click.argument("tg_id", type=int)
+@config_option
 @pass_state.decorator
 def block_cmd(state, tg_id: int) -> None:
     """Block the user TG_ID."""
@@ -35,6 +37,7 @@ def block_cmd(state, tg_id: int) -> None:
 
 @users_group.command("unblock")
 @click.argument("tg_id", type=int)
+@config_option
 @pass_state.decorator
 def unblock_cmd(state, tg_id: int) -> None:
     """Unblock the user TG_ID."""
@@ -43,17 +46,17 @@ def unblock_cmd(state, tg_id: int) -> None:
 
 @users_group.command("show")
 @click.argument("tg_id", type=int)
+@config_option
 @pass_state.decorator
 def show_cmd(state, tg_id: int) -> None:
     """The user TG_ID: profile, referrer, totals."""
     from .. import users
-    from ..db.migrate import migrate
     from ..ledger import totals as standings
     from ..ledger.money import format_tons
     from ..settings import load_settings
 
     config = state.config()
-    migrate(config.db.url)
+    existing_database(config, migrated=True)
 
     async def go(db):
         user = await users.find(db, tg_id)

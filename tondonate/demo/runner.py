@@ -42,6 +42,7 @@ def demo_token() -> str:
 class DemoOptions:
     port: int = 8080
     host: str = "127.0.0.1"
+    app_port: int = 0  # the Mini App's own port (0: any free one); the page frames it from there
     db_path: str | None = None  # None: a temporary database, removed on exit
     users: int = 300  # seeded into an empty database
     seed: int = 1
@@ -111,7 +112,9 @@ async def run_demo(
     stop = stop or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
         host_sock = stack.enter_context(contextlib.closing(_bind(options.host, options.port, " (try another --port)")))
-        app_sock = stack.enter_context(contextlib.closing(_bind(options.host, 0)))
+        app_sock = stack.enter_context(
+            contextlib.closing(_bind(options.host, options.app_port, " (try another --app-port)"))
+        )
         stack.callback(_install_signals(stop))
         if options.db_path:
             db_path, temporary = Path(options.db_path).expanduser().resolve(), False  # noqa: ASYNC240 (once, at start)

@@ -222,10 +222,11 @@ export function plural(key: PluralKey, n: number): string {
   return many;
 }
 
-/** Unit word for a tons amount given as a decimal string. */
+/** Unit word for a tons amount given as a decimal string: a number with a fractional
+ * part, even ",00", takes the genitive singular in Russian ("561,00 тона"). */
 export function tonsUnit(value: string): string {
   const m = /^-?(\d+)(?:\.(\d+))?$/.exec(value);
   if (!m) return plural('tons', 0);
-  if (m[2] && /[1-9]/.test(m[2])) return dict.tonsFraction;
+  if (m[2] !== undefined) return dict.tonsFraction;
   return plural('tons', Number(m[1].slice(-3)));
 }

@@ -29,7 +29,9 @@ export function Row({ row, mine, referrals }: { row: RowData; mine: boolean; ref
       <Avatar person={row} />
       <span class="row-main">
         <span class="row-name">
-          {displayName(row, t('anonymous'))}
+          <span class="row-name-text" dir="auto">
+            {displayName(row, t('anonymous'))}
+          </span>
           {mine && <span class="you-chip">{t('you')}</span>}
         </span>
         {referrals && (
