@@ -186,7 +186,7 @@ class Crediting:
         return reports
 
     def _report(self, credited: bool, c: Credit) -> CreditResult:
-        self._reported.discard(c.charge_id)
+        self._settled(c.charge_id)
         self.counters.count_credit(credited, c.stars)
         if credited:
             log.info(
@@ -198,6 +198,16 @@ class Crediting:
         return CreditResult("duplicate", c.charge_id)
 
     # ------------------------------------------------------------- retries
+    def _settled(self, charge_id: str) -> None:
+        """``charge_id`` is in the ledger (credited now, or before): no longer waiting, whichever
+        path got it there (a redelivery often beats the retry loop); /healthz is ok again once
+        nothing else waits."""
+        self._reported.discard(charge_id)
+        self._pending.pop(charge_id, None)
+        self._waiting.discard(charge_id)
+        if not self._waiting and not self._pending and not self._recorded_failing:
+            self.write_error = None
+
     def _failed(self, charge_id: str, message: str, exc: Exception) -> None:
         """Log a failed write of ``charge_id``: an ERROR the first time, DEBUG on each retry until
         it is credited.  Transient (a lock) or for good (a constraint that never passes) cannot be
