@@ -296,6 +296,9 @@ async def test_act_donate_cancel_and_invite_a_friend_in_chromium(demo, chromium)
             acting = page.get_by_test_id("acting-user")
             await expect(acting).to_have_attribute("data-user-id", re.compile(r"^\d+$"))
             first = int(await acting.get_attribute("data-user-id"))
+            # The user list says "N referrals" in words: no emoji a system font may lack.
+            options = await page.locator("#user-select option").all_inner_texts()
+            assert options and all(re.search(r" · \d+ referrals?$", o) and "👥" not in o for o in options), options[:3]
             app = page.frame_locator('[data-testid="miniapp"]')
             me = app.get_by_test_id("me-block")
             await expect(me).to_have_attribute("data-rank", re.compile(r"^\d+$"), timeout=15_000)

@@ -7,7 +7,7 @@ import { formatInt, formatTons, tonsForStars, trimZeros } from '../format';
 import { lang, presetLabel, t, tonsUnit } from '../i18n';
 import type { Payment } from '../payment';
 import { tg } from '../telegram';
-import { CheckIcon, CloseIcon, StarIcon } from './icons';
+import { CheckIcon, CloseIcon, StarIcon, StarText } from './icons';
 
 interface Props {
   config: Config | null;
@@ -111,7 +111,9 @@ export function TopUpModal({ config, configError, onRetryConfig, payment, onClos
     const rateTons = trimZeros(tonsForStars(1, config.tons_per_star, Math.max(config.tons_decimals, 4)));
     body = (
       <>
-        <div class="rate">{t('rate', { tons: withUnit(rateTons) })}</div>
+        <div class="rate">
+          <StarText text={t('rate', { tons: withUnit(rateTons) })} />
+        </div>
         {busy && (
           <div class="notice info" role="status" data-testid="topup-status">
             {phase.kind === 'creating' ? t('creating') : t('awaiting')}
@@ -182,7 +184,9 @@ export function TopUpModal({ config, configError, onRetryConfig, payment, onClos
             {customTons && <span class="field-gives">{t('customGives', { tons: withUnit(customTons) })}</span>}
           </div>
           <div id="custom-help" class={'help' + (touched && v.error ? ' error' : '')} data-testid="custom-error">
-            {touched && v.error ? v.error : t('customHint', { min: formatInt(config.min_stars, lang), max: formatInt(config.max_stars, lang) })}
+            <StarText
+              text={touched && v.error ? v.error : t('customHint', { min: formatInt(config.min_stars, lang), max: formatInt(config.max_stars, lang) })}
+            />
           </div>
           <button
             class={'btn btn-accent wide' + (busyKey === 'custom' ? ' busy' : '')}
@@ -191,7 +195,7 @@ export function TopUpModal({ config, configError, onRetryConfig, payment, onClos
             disabled={busy || !v.stars}
           >
             {busyKey === 'custom' ? <span class="spinner" /> : null}
-            {v.stars ? t('pay', { stars: formatInt(v.stars, lang) }) : t('payEmpty')}
+            <StarText text={v.stars ? t('pay', { stars: formatInt(v.stars, lang) }) : t('payEmpty')} />
           </button>
         </form>
       </>
