@@ -503,7 +503,9 @@
       for (const u of g.users) {
         const o = document.createElement('option');
         o.value = String(u.id);
-        o.textContent = u.name + (u.username ? ' @' + u.username : '') + ' · ' + u.tons + ' · 👥 ' + u.referrals;
+        // Words, not the 👥 emoji: an <option> cannot hold an icon, and a system font may lack the glyph.
+        const invited = u.referrals + (u.referrals === 1 ? ' referral' : ' referrals');
+        o.textContent = u.name + (u.username ? ' @' + u.username : '') + ' · ' + u.tons + ' · ' + invited;
         og.appendChild(o);
       }
       groups.appendChild(og);

@@ -7,7 +7,7 @@ import { formatInt, formatTons, tonsForStars, trimZeros } from '../format';
 import { lang, presetLabel, rateAge, t, tonsUnit } from '../i18n';
 import type { Payment } from '../payment';
 import { tg } from '../telegram';
-import { CheckIcon, CloseIcon, StarIcon } from './icons';
+import { CheckIcon, CloseIcon, StarIcon, StarText } from './icons';
 
 interface Props {
   config: Config | null;
@@ -117,7 +117,7 @@ export function TopUpModal({ config, configError, onRetryConfig, payment, onClos
     body = (
       <>
         <div class="rate">
-          {t('rate', { tons: withUnit(rateTons) })}
+          <StarText text={t('rate', { tons: withUnit(rateTons) })} />
           {ageSeconds != null && <span data-testid="rate-age"> · {rateAge(ageSeconds)}</span>}
         </div>
         {busy && (
@@ -190,7 +190,9 @@ export function TopUpModal({ config, configError, onRetryConfig, payment, onClos
             {customTons && <span class="field-gives">{t('customGives', { tons: withUnit(customTons) })}</span>}
           </div>
           <div id="custom-help" class={'help' + (touched && v.error ? ' error' : '')} data-testid="custom-error">
-            {touched && v.error ? v.error : t('customHint', { min: formatInt(config.min_stars, lang), max: formatInt(config.max_stars, lang) })}
+            <StarText
+              text={touched && v.error ? v.error : t('customHint', { min: formatInt(config.min_stars, lang), max: formatInt(config.max_stars, lang) })}
+            />
           </div>
           <button
             class={'btn btn-accent wide' + (busyKey === 'custom' ? ' busy' : '')}
@@ -199,7 +201,7 @@ export function TopUpModal({ config, configError, onRetryConfig, payment, onClos
             disabled={busy || !v.stars}
           >
             {busyKey === 'custom' ? <span class="spinner" /> : null}
-            {v.stars ? t('pay', { stars: formatInt(v.stars, lang) }) : t('payEmpty')}
+            <StarText text={v.stars ? t('pay', { stars: formatInt(v.stars, lang) }) : t('payEmpty')} />
           </button>
         </form>
       </>

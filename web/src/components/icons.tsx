@@ -1,5 +1,7 @@
 // Inline SVG icons (no external images).
 
+import { Fragment } from 'preact';
+
 export function StarIcon({ size = 16 }: { size?: number }) {
   return (
     <svg class="i-star" width={size} height={size} viewBox="0 0 24 24" aria-hidden="true">
@@ -8,6 +10,22 @@ export function StarIcon({ size = 16 }: { size?: number }) {
         d="M12 2.2c.4 0 .8.2 1 .6l2.6 5.3 5.8.8c.9.1 1.3 1.3.6 1.9l-4.2 4.1 1 5.8c.2.9-.8 1.6-1.6 1.2L12 19.1l-5.2 2.8c-.8.4-1.8-.3-1.6-1.2l1-5.8L2 10.8c-.7-.6-.3-1.8.6-1.9l5.8-.8L11 2.8c.2-.4.6-.6 1-.6z"
       />
     </svg>
+  );
+}
+
+/** A text with ⭐ in it, the star drawn as the icon: a system font may lack the emoji
+ * (a missing-glyph box).  Texts that Telegram renders (the invoice title) keep the emoji. */
+export function StarText({ text }: { text: string }) {
+  const parts = text.split('⭐');
+  return (
+    <>
+      {parts.map((part, i) => (
+        <Fragment key={i}>
+          {i > 0 && <StarIcon size={14} />}
+          {part}
+        </Fragment>
+      ))}
+    </>
   );
 }
 
