@@ -295,7 +295,8 @@ async def test_unpaid_invoices_and_refusals(server, telegram, open_app):
 
     field = app.testid("custom-input")
     await field.fill("10001")
-    await expect(app.testid("custom-error")).to_have_text("Maximum is 10,000 ⭐")
+    await expect(app.testid("custom-error")).to_have_text("Maximum is 10,000")  # then the star icon, not ⭐
+    assert await app.testid("custom-error").locator("svg.i-star").count() == 1
     await expect(app.testid("custom-confirm")).to_be_disabled()
     await field.fill("7")
     await app.testid("custom-confirm").click()
