@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from decimal import Decimal
 
 from ..db import Database, StepsResult
 from ..periodic import Periodic
@@ -23,7 +22,7 @@ from ..settings import Settings
 from ..weeks import week_key
 from . import statements
 from .invoices import quoted_rates
-from .money import MAX_PAYMENT_NANO, MAX_PAYMENT_TONS, from_nano, to_nano, tons_for
+from .pricing import price
 from .rates import RateProvider
 from .types import Credit, CreditResult, CreditStatus, IncomingPayment, LedgerCounters
 
@@ -84,34 +83,10 @@ class Crediting:
         # shield: a cancelled caller (shutdown) does not cancel a credit already on its way
         return await asyncio.shield(done)
 
-    # ---------------------------------------------------------------- pricing
     async def _price(
         self, payment: IncomingPayment, settings: Settings, quoted: dict[str, str] | None = None
     ) -> tuple[str, Credit]:
-        """The rate (as stored) and the credit of ``payment``: at the rate its invoice quoted."""
-        if quoted is None:
-            quoted = await quoted_rates(self.db, [payment.payload])
-        if payment.payload in quoted:
-            rate = Decimal(quoted[payment.payload])
-        else:
-            # The money was taken all the same: credit at today's rate, and say so.
-            rate = await self.rates.get_rate()
-            log.warning(
-                "payment with unknown payload credited at the current rate charge_id=%s tg_id=%s payload=%r rate=%s",
-                *(payment.charge_id, payment.tg_id, payment.payload, rate),
-            )
-        tons = to_nano(tons_for(payment.stars, rate, settings.tons_decimals, settings.tons_rounding))
-        if tons > MAX_PAYMENT_NANO:
-            # Telegram took the money: credit it at the bound (it fits every column and total) rather
-            # than retry a write that can only overflow.  The payment keeps its Stars and rate.
-            log.error(
-                "payment tons do not fit charge_id=%s tg_id=%s stars=%s tons_per_star=%s: worth %s tons, more "
-                "than one payment may credit; credited at the bound of %s tons",
-                *(payment.charge_id, payment.tg_id, payment.stars, rate, from_nano(tons), MAX_PAYMENT_TONS),
-            )
-            tons = MAX_PAYMENT_NANO
-        week = week_key(payment.paid_at, settings.timezone)
-        return str(rate), Credit(payment.charge_id, payment.tg_id, payment.stars, tons, payment.paid_at, week)
+        return await price(self.db, self.rates, payment, settings, quoted)
 
     # ----------------------------------------------------------- group commit
     async def _commit_groups(self) -> None:
