@@ -58,6 +58,7 @@ class HostileResult:
     server_errors: int = 0
     schema_violations: int = 0
     details: list[str] = dataclasses.field(default_factory=list)
+    statuses: dict[int, int] = dataclasses.field(default_factory=dict)  # answers by HTTP status
 
     def note(self, kind: str, text: str) -> None:
         if kind == "server_error":
@@ -71,14 +72,19 @@ class HostileResult:
         self.requests += other.requests
         self.server_errors += other.server_errors
         self.schema_violations += other.schema_violations
+        for status, n in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + n
         self.details.extend(other.details[: MAX_DETAILS - len(self.details)])
 
 
 # -- schemathesis ---------------------------------------------------------------------------
 
 
-def _schemathesis_run(base_url: str, authorizations: dict[str, str | None], examples: int) -> HostileResult:
-    """Synchronous (schemathesis sends with requests): run in a worker thread."""
+def schemathesis_run(base_url: str, authorizations: dict[str, tuple[str | None, int]]) -> HostileResult:
+    """Every operation x mode x authorization (name -> (Authorization header or None, examples)).
+    Synchronous (schemathesis sends with requests): run it in a worker thread.  Examples are
+    never shrunk: a failure is recorded as found, with the request (tests/test_schemathesis.py
+    runs this against the app in the test suite)."""
     import requests
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
@@ -111,6 +117,7 @@ def _schemathesis_run(base_url: str, authorizations: dict[str, str | None], exam
         except requests.RequestException as exc:  # the server dropped the connection: worth knowing
             result.note("schema_violation", f"{where}: no answer: {exc!r}\n{case.as_curl_command()}")
             return
+        result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
         if response.status_code >= 500:
             result.note(
                 "server_error", f"{where}: {response.status_code} {response.text[:300]}\n{case.as_curl_command()}"
@@ -121,7 +128,7 @@ def _schemathesis_run(base_url: str, authorizations: dict[str, str | None], exam
         except (AssertionError, FailureGroup) as exc:
             result.note("schema_violation", f"{where}: {exc}")
 
-    def explore(strategy: Any, where: str) -> None:
+    def explore(strategy: Any, where: str, examples: int) -> None:
         @settings(
             max_examples=examples,
             phases=[Phase.generate],
@@ -141,11 +148,12 @@ def _schemathesis_run(base_url: str, authorizations: dict[str, str | None], exam
         modes = [GenerationMode.POSITIVE]
         if len(operation.query) or len(operation.body):  # something to break
             modes.append(GenerationMode.NEGATIVE)
-        for (name, header), mode in itertools.product(authorizations.items(), modes):
+        for (name, (header, examples)), mode in itertools.product(authorizations.items(), modes):
             headers = {"Authorization": header} if header is not None else None
             explore(
                 operation.as_strategy(generation_mode=mode, headers=headers),
                 f"{operation.label} [{mode.value}, {name}]",
+                examples,
             )
     return result
 
@@ -361,7 +369,9 @@ async def hostile_run(base_url: str, bot_token: str, examples: int = 50) -> Host
         "expired initData": "tma " + sign_init_data(bot_token, user, auth_date=now - 400 * 86_400),
         "garbage": "tma garbage",
     }
-    result = await asyncio.to_thread(_schemathesis_run, base_url, authorizations, examples)
+    result = await asyncio.to_thread(
+        schemathesis_run, base_url, {name: (header, examples) for name, header in authorizations.items()}
+    )
     result.merge(await _attacks(base_url, bot_token, user))
     return result
 

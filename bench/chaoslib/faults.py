@@ -25,7 +25,7 @@ from tondonate.db.migrate import migrate
 from tondonate.emulator import BotAPIEmulator, sign_init_data
 from tondonate.ledger.check import check
 
-from .support import TOKEN, Row, Serve, audit, credited_count, deliver, plan, wait_until
+from .support import TOKEN, Row, Serve, audit, credited_count, deliver, drain, plan, wait_until
 
 
 class Reader:
@@ -143,11 +143,7 @@ async def pg_terminate(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-                async def drained() -> bool:
-                    return await credited_count(db) >= payments and not emu.unconfirmed_updates
-
-                if not await wait_until(drained, timeout):
-                    row.failures.append(f"not drained in {timeout:.0f} s")
+                await drain(db, [emu], payments, timeout, row)
             row.seconds = time.monotonic() - started
             errors = _log_lines(serve, "ERROR") + _log_lines(serve, "WARNING")
             row.notes.append(
@@ -214,11 +210,7 @@ async def sqlite_locked(
                 await holder.wait()
                 released = time.monotonic()
 
-                async def drained() -> bool:
-                    return await credited_count(db) >= payments and not emu.unconfirmed_updates
-
-                if not await wait_until(drained, timeout):
-                    row.failures.append(f"not drained in {timeout:.0f} s")
+                await drain(db, [emu], payments, timeout, row)
             row.seconds = time.monotonic() - started
             if during:
                 row.failures.append(f"{during} credited while the file was locked: the lock did not hold")
@@ -313,11 +305,7 @@ async def _full_disk_run(
                 filler.unlink()
                 freed = time.monotonic()
 
-                async def drained() -> bool:
-                    return await credited_count(db) >= payments and not emu.unconfirmed_updates
-
-                if not await wait_until(drained, timeout):
-                    row.failures.append(f"not drained in {timeout:.0f} s after space was freed")
+                await drain(db, [emu], payments, timeout, row)
             row.seconds = time.monotonic() - started
             full_lines = _log_lines(serve, "database or disk is full")
             if not saw_degraded:

@@ -21,7 +21,7 @@ import aiohttp
 from tondonate.db import open_database
 from tondonate.emulator import BotAPIEmulator, sign_init_data
 
-from .support import TOKEN, Row, Serve, audit, credited_count, deliver, plan, wait_until
+from .support import TOKEN, Row, Serve, audit, deliver, drain, plan
 
 NEWCOMERS_FIRST_ID = 8_100_000
 REFERRERS_FIRST_ID = 8_000_000
@@ -65,11 +65,7 @@ async def many_processes(
         for emu in emus:
             deliver(emu, order, in_transactions=True)
 
-        async def drained() -> bool:
-            return await credited_count(db) >= payments and not any(emu.unconfirmed_updates for emu in emus)
-
-        if not await wait_until(drained, timeout):
-            row.failures.append(f"not drained in {timeout:.0f} s")
+        await drain(db, emus, payments, timeout, row)
         row.seconds = time.monotonic() - started
         await asyncio.sleep(0.5)  # a straggling duplicate would show now
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from tondonate.db import open_database
 from tondonate.emulator import BotAPIEmulator
 
-from .support import TOKEN, Payment, Row, Serve, audit, credited_count, payers, plan, wait_until
+from .support import TOKEN, Payment, Row, Serve, audit, credited_count, drain, payers, plan, wait_until
 
 REFUND_DELIVERIES = 5
 
@@ -85,11 +85,7 @@ async def refund_storm(
             await serve.kill()
             await serve.start()
 
-            async def drained() -> bool:
-                return not emu.unconfirmed_updates and await credited_count(db) >= payments + unknown
-
-            if not await wait_until(drained, timeout):
-                row.failures.append(f"not drained in {timeout:.0f} s ({len(emu.unconfirmed_updates)} unconfirmed)")
+            await drain(db, [emu], payments + unknown, timeout, row)
             row.seconds = time.monotonic() - started
             await serve.stop()
             row.notes.append(f"{len(refunded)} refunded, one kill -9")

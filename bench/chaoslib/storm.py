@@ -22,7 +22,7 @@ from pathlib import Path
 from tondonate.db import open_database
 from tondonate.emulator import BotAPIEmulator
 
-from .support import TOKEN, Row, Serve, audit, credited_count, deliver, plan, wait_until
+from .support import TOKEN, Row, Serve, audit, credited_count, deliver, drain, plan, wait_until
 
 
 async def kill_storm(
@@ -67,15 +67,10 @@ async def kill_storm(
             started = time.monotonic()
             await serve.start()
             try:
-
-                async def drained() -> bool:
-                    return await credited_count(db) >= payments and not emu.unconfirmed_updates
-
                 if not opened:
                     await db.start()
                     opened = True
-                if not await wait_until(drained, drain_timeout):
-                    row.failures.append(f"not drained in {drain_timeout:.0f} s")
+                await drain(db, [emu], payments, drain_timeout, row)
                 row.seconds = time.monotonic() - started
                 await asyncio.sleep(0.5)  # a straggling duplicate would show now
             finally:

@@ -211,6 +211,21 @@ async def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> 
     return bool(await predicate())
 
 
+async def drain(db: Database, emus: Iterable[BotAPIEmulator], settled: int, timeout: float, row: Row) -> bool:
+    """Wait until ``settled`` charges are out of ``created`` and every emulator has had all its
+    updates confirmed; a failure on ``row`` (with what is left) when ``timeout`` s pass first."""
+    emus = list(emus)
+
+    async def drained() -> bool:
+        return await credited_count(db) >= settled and not any(emu.unconfirmed_updates for emu in emus)
+
+    if await wait_until(drained, timeout):
+        return True
+    left = sum(len(emu.unconfirmed_updates) for emu in emus)
+    row.failures.append(f"not drained in {timeout:.0f} s ({await credited_count(db)} settled, {left} unconfirmed)")
+    return False
+
+
 async def fresh_pg_schema(pg_url: str, name: str) -> str:
     """A new, empty schema on the PostgreSQL server; the URL that uses it."""
     import asyncpg
