@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from ..db import DatabaseError
-from .options import config_option, existing_database, pass_state, progress_bar, run, with_db
+from .options import config_option, existing_database, pass_state, progress_bar, require_migrated, run, with_db
 
 
 @click.group("db")
@@ -112,7 +112,7 @@ def copy_cmd(source_url: str, target_url: str, force: bool, batch_size: int) -> 
     """
     from ..db import dialect_of, open_database
     from ..db.copy import CopyError, copy_database
-    from ..db.migrate import migrate, status
+    from ..db.migrate import migrate
     from ..db.sqlite import path_from_url
     from ..redact import redact_url
 
@@ -127,14 +127,7 @@ def copy_cmd(source_url: str, target_url: str, force: bool, batch_size: int) -> 
         path = path_from_url(source_url)
         if path == ":memory:" or not Path(path).is_file():
             raise click.ClickException(f"source database {path} does not exist")
-    try:
-        pending = [m.id for m in status(source_url) if not m.applied]
-    except Exception as exc:
-        raise click.ClickException(f"cannot read the source's migrations: {exc}") from None
-    if pending:
-        raise click.ClickException(
-            f"the source has pending migrations ({', '.join(pending)}): run `tondonate db migrate` against it first"
-        )
+    require_migrated(source_url, "the source", " against it")
     try:
         applied = migrate(target_url)
     except Exception as exc:

@@ -98,17 +98,21 @@ def existing_database(config: Config, *, migrated: bool = False) -> None:
                 "set db.url (TONDONATE_DB_URL, --config), or create it with `tondonate db migrate`"
             )
     if migrated:
-        from ..db.migrate import status
+        require_migrated(url, f"the database at {redact_db_url(url)}")
 
-        try:
-            pending = [m.id for m in status(url) if not m.applied]
-        except Exception as exc:
-            raise click.ClickException(f"cannot read the migrations of {redact_db_url(url)}: {exc}") from None
-        if pending:
-            raise click.ClickException(
-                f"the database at {redact_db_url(url)} has pending migrations "
-                f"({', '.join(pending)}): run `tondonate db migrate` first"
-            )
+
+def require_migrated(url: str, name: str, hint: str = "") -> None:
+    """Refuse the database at ``url`` (called ``name`` in the message) while it has pending migrations."""
+    from ..db.migrate import status
+
+    try:
+        pending = [m.id for m in status(url) if not m.applied]
+    except Exception as exc:
+        raise click.ClickException(f"cannot read the migrations of {name}: {exc}") from None
+    if pending:
+        raise click.ClickException(
+            f"{name} has pending migrations ({', '.join(pending)}): run `tondonate db migrate`{hint} first"
+        )
 
 
 async def with_db(config: Config, fn):
