@@ -59,6 +59,22 @@ async def start_serve(tmp_path, botapi, db_url, port, **extra_env):
     )
 
 
+async def stop_serve(proc, sig=signal.SIGTERM, timeout: float = 10) -> tuple[int, float]:
+    """Send ``sig`` and wait for the exit: (exit code, seconds it took)."""
+    started = time.monotonic()
+    proc.send_signal(sig)
+    returncode = await asyncio.wait_for(proc.wait(), timeout=timeout)
+    return returncode, time.monotonic() - started
+
+
+async def stderr_of(proc) -> str:
+    """What ``proc`` wrote to stderr, once it is gone (killed here if a test failed before stopping it)."""
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+    return (await proc.stderr.read()).decode()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_serve_polls_answers_health_and_stops_on_signal(tmp_path, botapi, sig):
     port = free_port()
@@ -77,15 +93,9 @@ async def test_serve_polls_answers_health_and_stops_on_signal(tmp_path, botapi, 
         user = {"id": 555, "is_bot": False, "first_name": "Op", "language_code": "en"}
         botapi.send_text(user, "/start")
         await botapi.wait_for_call("sendMessage", timeout=10)
-        started = time.monotonic()
-        proc.send_signal(sig)
-        returncode = await asyncio.wait_for(proc.wait(), timeout=10)
-        elapsed = time.monotonic() - started
+        returncode, elapsed = await stop_serve(proc, sig)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    stderr = (await proc.stderr.read()).decode()
+        stderr = await stderr_of(proc)
     assert returncode == 0, stderr
     assert elapsed < 5, f"took {elapsed:.1f}s to stop"
     assert TOKEN not in stderr and TOKEN.split(":")[1] not in stderr
@@ -123,15 +133,9 @@ async def test_serve_stopped_while_telegram_hangs_exits_quietly(tmp_path, botapi
     proc = await start_serve(tmp_path, botapi, f"sqlite:///{tmp_path / 'x.db'}", port)
     try:
         await botapi.wait_for_call("getMe", timeout=60)
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        returncode = await asyncio.wait_for(proc.wait(), timeout=30)
-        elapsed = time.monotonic() - started
+        returncode, elapsed = await stop_serve(proc, timeout=30)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    stderr = (await proc.stderr.read()).decode()
+        stderr = await stderr_of(proc)
     assert returncode == 0, stderr
     assert "Traceback" not in stderr and "stopped" in stderr, stderr
     assert elapsed < 5, f"took {elapsed:.1f}s to stop"
@@ -146,12 +150,8 @@ async def test_serve_stopped_while_telegram_fails_exits_quietly(tmp_path, botapi
     try:
         await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)
         await botapi.wait_for_call("getStarTransactions", timeout=10)
-        proc.send_signal(signal.SIGTERM)
-        returncode = await asyncio.wait_for(proc.wait(), timeout=10)
+        returncode, _ = await stop_serve(proc)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    stderr = (await proc.stderr.read()).decode()
+        stderr = await stderr_of(proc)
     assert returncode == 0, stderr
     assert "Traceback" not in stderr, stderr

@@ -43,9 +43,7 @@ class HttpStats:
         one pattern (GET and any other method) are added up."""
         merged: dict[str, RouteStats] = {}
         for route, stats in list(self.by_route.items()):
-            resource = route.resource if route is not None else None
-            label = resource.canonical if resource is not None else UNMATCHED
-            into = merged.setdefault(label, RouteStats())
+            into = merged.setdefault(route_label(route), RouteStats())
             for status, count in stats.statuses.items():
                 into.statuses[status] = into.statuses.get(status, 0) + count
             into.buckets = [a + b for a, b in zip(into.buckets, stats.buckets, strict=True)]
